@@ -1,0 +1,149 @@
+"""Connection configuration, and the handshake request every transport receives.
+
+Building the URL and headers is plain code shared by every transport, so the rules (which query
+parameter, which headers win, when a key must not travel in clear text) live here once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import ipaddress
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ._errors import ConnError
+from ._version import __version__
+
+__all__ = ["DEFAULT_URL", "ConnectRequest", "ModelConfig", "build_request"]
+
+DEFAULT_URL = "wss://api.openai.com/v1/realtime"
+USER_AGENT = f"realtime-wire/{__version__}"
+
+ApiKey = str | Callable[[], "str | Awaitable[str]"]
+
+
+@dataclass(frozen=True, repr=False)
+class ModelConfig:
+    """Where and how to connect.
+
+    Args:
+        api_key: The key, or a callable (sync or async) returning it, called at each connect.
+            ``None`` reads ``OPENAI_API_KEY`` at connect time.
+        url: The Realtime endpoint. ``ws``/``wss``/``http``/``https`` are accepted.
+        headers: Extra handshake headers; they override the library's own.
+        call_id: Join an existing SIP/WebRTC call (sent as ``?call_id=`` instead of ``model``).
+        allow_insecure: Allow sending the key over ``ws://``/``http://`` to a non-loopback host.
+        connect_timeout: Seconds for the whole handshake.
+        close_timeout: Seconds to wait for the peer's close frame after ours.
+        ping_interval: Seconds between keepalive pings; ``None`` disables keepalive.
+        ping_timeout: Seconds to wait for a pong before the connection is declared dead.
+        max_message_size: Largest incoming message, in characters or bytes; a larger one
+            closes the connection with code 1009. ``None`` disables the check.
+    """
+
+    api_key: ApiKey | None = None
+    url: str = DEFAULT_URL
+    headers: Mapping[str, str] = field(default_factory=dict)
+    call_id: str | None = None
+    allow_insecure: bool = False
+    connect_timeout: float = 10.0
+    close_timeout: float = 5.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float = 20.0
+    max_message_size: int | None = 16 * 1024 * 1024
+
+    def __repr__(self) -> str:
+        # Never show the key or header values: they are credentials more often than not.
+        key = "None" if self.api_key is None else "'***'"
+        headers = "{" + ", ".join(f"{name!r}: '***'" for name in self.headers) + "}"
+        return (
+            f"ModelConfig(api_key={key}, url={self.url!r}, headers={headers}, "
+            f"call_id={self.call_id!r}, allow_insecure={self.allow_insecure!r})"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class ConnectRequest:
+    """What a transport needs to open one connection.
+
+    Attributes:
+        url: The full URL, query included.
+        headers: Handshake headers in order, with no duplicate names (case-insensitive).
+        connect_timeout: Seconds for the whole handshake.
+        close_timeout: Seconds to wait for the peer's close frame.
+    """
+
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    connect_timeout: float = 10.0
+    close_timeout: float = 5.0
+
+    def __repr__(self) -> str:
+        names = ", ".join(name for name, _ in self.headers)
+        return f"ConnectRequest(url={self.url!r}, headers=[{names}])"
+
+
+async def _resolve_key(config: ModelConfig) -> str | None:
+    key: object = config.api_key
+    if key is None:
+        return os.environ.get("OPENAI_API_KEY") or None
+    if callable(key):
+        key = key()
+        if inspect.isawaitable(key):
+            key = await key
+    if not isinstance(key, str):
+        raise ConnError(f"api_key must be a str or return one, not {type(key).__name__}")
+    return key
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def build_request(config: ModelConfig, model: str | None) -> ConnectRequest:
+    """Build the handshake request for ``config``: URL with query, headers, timeouts.
+
+    Raises:
+        ConnError: The URL is not a WebSocket or HTTP URL, the key is of the wrong type, or
+            the key would travel in clear text to a host that is not loopback.
+    """
+    parts = urlsplit(config.url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss"):
+        raise ConnError(f"unsupported URL scheme {parts.scheme!r}: use ws, wss, http or https")
+    key = await _resolve_key(config)
+    if scheme == "ws" and key and not config.allow_insecure and not _is_loopback(parts.hostname):
+        raise ConnError(
+            f"refusing to send the API key in clear text to {parts.hostname!r}: use wss://, "
+            "or pass ModelConfig(allow_insecure=True)"
+        )
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    present = {k for k, _ in query}
+    if config.call_id is not None:
+        if "call_id" not in present:
+            query.append(("call_id", config.call_id))
+    elif model is not None and "model" not in present:
+        query.append(("model", model))
+    url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+    headers: dict[str, tuple[str, str]] = {}
+    if key:
+        headers["authorization"] = ("Authorization", f"Bearer {key}")
+    headers["user-agent"] = ("User-Agent", USER_AGENT)
+    for name, value in config.headers.items():
+        headers[name.lower()] = (name, value)
+    return ConnectRequest(
+        url=url,
+        headers=tuple(headers.values()),
+        connect_timeout=config.connect_timeout,
+        close_timeout=config.close_timeout,
+    )

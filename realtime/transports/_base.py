@@ -1,0 +1,88 @@
+"""The I/O edge: what a transport must provide to carry one Realtime connection.
+
+A transport opens a :class:`Channel` for a :class:`~realtime.ConnectRequest` as an async
+context manager, so that libraries which run background tasks per socket (httpx-ws does) enter
+and leave them in the same task. The core enters it in the connection's reader task.
+
+Contract for implementers:
+
+- ``connect`` raises :class:`~realtime.ConnError` when the handshake fails, with the HTTP
+  status and body when the server answered HTTP. It never lets a library's own exception types
+  (or an ``ExceptionGroup``) escape.
+- ``receive`` returns ``str`` for a text message, ``bytes`` for a binary one, and
+  :class:`Close` once the connection ended: with the peer's code and reason, or code 1006 when
+  it was lost without a close frame. After a :class:`Close`, ``receive`` is not called again.
+  Control frames are handled inside the transport (pongs to pings are the transport's job).
+- The ``send_*`` methods raise :class:`~realtime.ConnError` if the connection is gone.
+- ``receive`` and the ``send_*`` methods may run concurrently (one receiver, one sender at a
+  time: the core serialises sends).
+"""
+
+from __future__ import annotations
+
+import abc
+from contextlib import AbstractAsyncContextManager
+from typing import NamedTuple
+
+import anyio
+
+from .._config import ConnectRequest
+
+__all__ = ["Channel", "Close", "Received", "Transport"]
+
+
+class Close(NamedTuple):
+    """The end of a connection as seen by the receiver."""
+
+    code: int
+    reason: str = ""
+
+
+Received = str | bytes | Close
+
+
+class Channel(abc.ABC):
+    """One open WebSocket connection."""
+
+    @abc.abstractmethod
+    async def receive(self) -> Received:
+        """Wait for the next message, or the :class:`Close` that ends the connection."""
+
+    async def receive_many(self) -> list[Received]:
+        """Return at least one received item, and any more that are ready without waiting.
+
+        Transports that can drain a buffer cheaply override this; it lets the core parse a
+        burst of events with one task switch instead of one per event.
+        """
+        return [await self.receive()]
+
+    @abc.abstractmethod
+    async def send_text(self, text: str) -> None:
+        """Send one text message."""
+
+    @abc.abstractmethod
+    async def send_bytes(self, data: bytes) -> None:
+        """Send one binary message."""
+
+    @abc.abstractmethod
+    async def send_ping(self, data: bytes = b"") -> anyio.Event:
+        """Send a ping; the returned event is set when the matching pong arrives."""
+
+    @abc.abstractmethod
+    async def send_pong(self, data: bytes = b"") -> None:
+        """Send an unsolicited pong."""
+
+    @abc.abstractmethod
+    async def send_close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake; the peer's answer arrives through ``receive``."""
+
+
+class Transport(abc.ABC):
+    """Opens channels. One transport may open many, one after another or at once."""
+
+    @abc.abstractmethod
+    def connect(self, request: ConnectRequest) -> AbstractAsyncContextManager[Channel]:
+        """Open a channel for ``request``; leaving the context releases it without ceremony."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release what the transport holds (an owned HTTP client, say)."""
