@@ -38,6 +38,9 @@ class ConnectionState(enum.IntEnum):
     CLOSING = 2
     CLOSED = 3
 
+    # IntEnum prints as a bare number since Python 3.11; a state in a log should read as one.
+    __str__ = enum.Enum.__str__
+
 
 class Trigger(str, enum.Enum):
     """What moves a connection from one state to another."""

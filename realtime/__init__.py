@@ -1,0 +1,54 @@
+"""A typed client for the OpenAI Realtime API over WebSocket.
+
+Quick use::
+
+    async with realtime.connect(model="gpt-realtime") as conn:
+        await conn.send_message({"type": "response.create"})
+        async for event in conn:
+            ...
+
+The distribution is ``realtime-wire``; the import name is ``realtime``.
+"""
+
+from __future__ import annotations
+
+from . import events
+from ._config import DEFAULT_URL, ConnectRequest, ModelConfig
+from ._connection import DEFAULT_MODEL, Connection, Listener, connect
+from ._errors import (
+    BufferOverflowError,
+    ConnError,
+    FrameEncodeError,
+    InvalidFrameError,
+    LocalProtocolError,
+    NotConnectedError,
+    RealtimeError,
+)
+from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
+from ._state import ConnectionState
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_URL",
+    "BinaryFrame",
+    "BufferOverflowError",
+    "ConnError",
+    "ConnectRequest",
+    "Connection",
+    "ConnectionState",
+    "Frame",
+    "FrameEncodeError",
+    "InvalidFrameError",
+    "Listener",
+    "LocalProtocolError",
+    "ModelConfig",
+    "NotConnectedError",
+    "PingFrame",
+    "PongFrame",
+    "RealtimeError",
+    "TextFrame",
+    "__version__",
+    "connect",
+    "events",
+]
