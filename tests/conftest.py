@@ -1,0 +1,61 @@
+"""Shared fixtures: every async test runs on asyncio and trio, and every test that takes
+``wire`` runs over every transport against the fake server."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import realtime
+from fakes import FakeRealtimeServer
+from realtime.transports import MemoryTransport, Transport
+
+# Every transport the conformance tests run over. The network transport joins this list.
+TRANSPORTS = ["memory"]
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every coroutine test runs under anyio's plugin (and so on both backends).
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and inspect.iscoroutinefunction(function):
+            item.add_marker(pytest.mark.anyio)
+
+
+@dataclass
+class Wire:
+    """A fake server and how to reach it over one transport."""
+
+    kind: str
+    fake: FakeRealtimeServer
+    transport: Transport
+    url: str
+
+    def config(self, **overrides: Any) -> realtime.ModelConfig:
+        options: dict[str, Any] = {"api_key": "sk-test", "url": self.url}
+        options.update(overrides)
+        return realtime.ModelConfig(**options)
+
+    def connect(self, config: realtime.ModelConfig | None = None, **kwargs: Any) -> Any:
+        return realtime.connect(
+            config if config is not None else self.config(), transport=self.transport, **kwargs
+        )
+
+
+@pytest.fixture(params=TRANSPORTS)
+async def wire(request: pytest.FixtureRequest) -> AsyncIterator[Wire]:
+    fake = FakeRealtimeServer()
+    kind = str(request.param)
+    if kind == "memory":
+        yield Wire(kind, fake, MemoryTransport(fake), "wss://api.openai.com/v1/realtime")
+    else:  # pragma: no cover - filled in with the network transport
+        raise AssertionError(f"unknown transport {kind}")
