@@ -1,0 +1,1 @@
+"""pytest plugin for the fake Realtime server (placeholder until the fixtures land)."""
