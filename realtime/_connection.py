@@ -34,8 +34,8 @@ from ._errors import BufferOverflowError, ConnError, NotConnectedError
 from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
 from ._protocol import Protocol
 from ._state import ConnectionState
-from .events import Closed, Event
-from .transports._base import Channel, Close, Transport
+from .events import Event
+from .transports._base import Channel, Transport
 
 __all__ = ["DEFAULT_MODEL", "Connection", "Listener", "connect"]
 
@@ -95,6 +95,7 @@ class Connection:
         self._owner: int | None = None
         self._dispatcher_task: int | None = None
         self._reader_scope = anyio.CancelScope()
+        self._dispatch_scope = anyio.CancelScope()
         self._reader_done = anyio.Event()
         self._dispatch_done = anyio.Event()
         self._handshake_done = anyio.Event()
@@ -181,10 +182,20 @@ class Connection:
         once every event, the final :class:`~realtime.events.Closed` included, was delivered
         (unless called from a listener, which cannot wait for its own dispatcher). Idempotent.
         Call it (or leave ``async with``) from the task that connected: that task owns the
-        connection's task group.
+        connection's task group. If the wait is cancelled, the connection is aborted at once
+        and the cancellation goes on.
         """
+        try:
+            await self._close_gracefully()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._abort()
+            raise
+
+    async def _close_gracefully(self) -> None:
         if self._protocol.send_close(1000, ""):
-            await self._send_close(1000, "")
+            with anyio.move_on_after(self.config.close_timeout):
+                await self._send_close(1000, "")
         with anyio.move_on_after(self.config.close_timeout):
             await self._reader_done.wait()
         if not self._reader_done.is_set():
@@ -195,6 +206,16 @@ class Connection:
         if current != self._dispatcher_task:
             await self._dispatch_done.wait()
         if current == self._owner:
+            await self._exit_task_group()
+
+    async def _abort(self) -> None:
+        """Stop every task now, delivering nothing more; used when closing is interrupted."""
+        self._protocol.fail(1006, "connection aborted")
+        self._reader_scope.cancel()
+        self._dispatch_scope.cancel()
+        await self._reader_done.wait()
+        await self._dispatch_done.wait()
+        if anyio.get_current_task().id == self._owner:
             await self._exit_task_group()
 
     async def _send_close(self, code: int, reason: str) -> None:
@@ -329,7 +350,7 @@ class Connection:
                 tg.start_soon(self._keepalive, channel, keepalive)
             while True:
                 for item in await channel.receive_many():
-                    if type(item) is str:
+                    if isinstance(item, str):
                         protocol.receive_text(item)
                     elif isinstance(item, bytes):
                         protocol.receive_bytes(item)
@@ -345,7 +366,9 @@ class Connection:
 
     async def _flush(self) -> None:
         events = self._protocol.events_received()
-        if events:
+        if not events:
+            return
+        try:
             try:
                 self._batches_send.send_nowait(events)
             except anyio.WouldBlock:
@@ -353,6 +376,9 @@ class Connection:
                 # cancel of the reader cannot lose this batch.
                 with anyio.CancelScope(shield=True):
                     await self._batches_send.send(events)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            # The dispatcher was aborted: nobody is left to deliver to.
+            pass
 
     async def _keepalive(self, channel: Channel, interval: float) -> None:
         timeout = self.config.ping_timeout
@@ -372,10 +398,11 @@ class Connection:
     async def _dispatch(self) -> None:
         self._dispatcher_task = anyio.get_current_task().id
         try:
-            async with self._batches_recv:
-                async for batch in self._batches_recv:
-                    for event in batch:
-                        await self._deliver(event)
+            with self._dispatch_scope:
+                async with self._batches_recv:
+                    async for batch in self._batches_recv:
+                        for event in batch:
+                            await self._deliver(event)
         finally:
             self._dispatch_done.set()
             wakeup = self._iter_wakeup

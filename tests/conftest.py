@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 import realtime
 from fakes import FakeRealtimeServer
-from realtime.transports import MemoryTransport, Transport
+from realtime.transports import MemoryTransport, ServerSocket, Transport
 
 # Every transport the conformance tests run over. The network transport joins this list.
 TRANSPORTS = ["memory"]
@@ -33,12 +33,26 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 
 @dataclass
 class Wire:
-    """A fake server and how to reach it over one transport."""
+    """A fake server and how to reach it over one transport.
+
+    Connections are served by ``handler`` (the fake's by default); a test may swap in its own
+    with :meth:`set_handler` to play a misbehaving server.
+    """
 
     kind: str
     fake: FakeRealtimeServer
-    transport: Transport
-    url: str
+    transport: Transport = field(init=False)
+    url: str = "wss://api.openai.com/v1/realtime"
+    handler: Callable[[ServerSocket], Awaitable[None]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.handler = self.fake.handle
+
+    async def serve_socket(self, socket: ServerSocket) -> None:
+        await self.handler(socket)
+
+    def set_handler(self, handler: Callable[[ServerSocket], Awaitable[None]]) -> None:
+        self.handler = handler
 
     def config(self, **overrides: Any) -> realtime.ModelConfig:
         options: dict[str, Any] = {"api_key": "sk-test", "url": self.url}
@@ -55,7 +69,9 @@ class Wire:
 async def wire(request: pytest.FixtureRequest) -> AsyncIterator[Wire]:
     fake = FakeRealtimeServer()
     kind = str(request.param)
+    wire = Wire(kind, fake)
     if kind == "memory":
-        yield Wire(kind, fake, MemoryTransport(fake), "wss://api.openai.com/v1/realtime")
+        wire.transport = MemoryTransport(wire.serve_socket)
+        yield wire
     else:  # pragma: no cover - filled in with the network transport
         raise AssertionError(f"unknown transport {kind}")

@@ -81,9 +81,7 @@ async def test_cleartext_key_to_remote_host_is_refused(url: str) -> None:
     assert allowed.url.startswith("ws://")
 
 
-@pytest.mark.parametrize(
-    "host", ["127.0.0.1", "127.8.9.10", "localhost", "[::1]", "app.localhost"]
-)
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "localhost", "[::1]", "app.localhost"])
 async def test_cleartext_to_loopback_is_fine(host: str) -> None:
     request = await build_request(ModelConfig(api_key="k", url=f"ws://{host}:9/v1/realtime"), "m")
     assert request.url.startswith(f"ws://{host}:9/")

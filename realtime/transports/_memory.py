@@ -17,8 +17,9 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._compat import single_exception
 from .._config import ConnectRequest
 from .._errors import ConnError
 from ._base import Channel, Close, Received, Transport
@@ -57,8 +58,8 @@ class _End:
 
     def __init__(
         self,
-        send: ObjectSendStream[_Item],
-        recv: ObjectReceiveStream[_Item],
+        send: MemoryObjectSendStream[_Item],
+        recv: MemoryObjectReceiveStream[_Item],
         answer_pings: Callable[[], bool] = lambda: True,
     ) -> None:
         self._send = send
@@ -78,7 +79,7 @@ class _End:
     def _handle(self, item: _Item) -> Received | _Ping | None:
         """Deal with control items; return what the reader should see, if anything."""
         if isinstance(item, _Pong):
-            for i, (data, event) in enumerate(self._pings):
+            for i, (data, _) in enumerate(self._pings):
                 if data == item.data:
                     # A pong answers its ping and every earlier one (RFC 6455 5.5.3).
                     for _, earlier in self._pings[: i + 1]:
@@ -272,22 +273,23 @@ class MemoryTransport(Transport):
         s2c_send, s2c_recv = anyio.create_memory_object_stream[_Item](self._buffer_size)
         client = _End(c2s_send, s2c_recv)
         socket = _MemoryServerSocket(request, _End(s2c_send, c2s_recv))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._serve, socket)
-            with anyio.move_on_after(request.connect_timeout) as scope:
-                await socket.decided.wait()
-            if scope.cancelled_caught:
-                tg.cancel_scope.cancel()
-                raise ConnError(f"connect timed out after {request.connect_timeout} s")
-            if socket.rejection is not None:
-                tg.cancel_scope.cancel()
-                status, body, content_type = socket.rejection
-                raise _rejected(status, body, content_type)
-            try:
-                yield _MemoryChannel(client)
-            finally:
-                client.abort()
-                tg.cancel_scope.cancel()
+        with single_exception():
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._serve, socket)
+                with anyio.move_on_after(request.connect_timeout) as scope:
+                    await socket.decided.wait()
+                if scope.cancelled_caught:
+                    tg.cancel_scope.cancel()
+                    raise ConnError(f"connect timed out after {request.connect_timeout} s")
+                if socket.rejection is not None:
+                    tg.cancel_scope.cancel()
+                    status, body, content_type = socket.rejection
+                    raise _rejected(status, body, content_type)
+                try:
+                    yield _MemoryChannel(client)
+                finally:
+                    client.abort()
+                    tg.cancel_scope.cancel()
 
     async def _serve(self, socket: _MemoryServerSocket) -> None:
         try:
@@ -301,8 +303,10 @@ class MemoryTransport(Transport):
                 await socket.close(1011, f"server handler failed: {type(exc).__name__}")
             return
         if not socket.decided.is_set():
-            await socket.reject(500, b'{"error": {"message": "handler neither accepted nor '
-                                     b'rejected the connection"}}')
+            await socket.reject(
+                500,
+                b'{"error": {"message": "handler neither accepted nor rejected the connection"}}',
+            )
         else:
             await socket.close(1000, "")
 
@@ -314,5 +318,8 @@ def _rejected(status: int, body: bytes, content_type: str) -> ConnError:
             parsed = json.loads(body)
         except ValueError:
             pass
-    return ConnError(f"the server refused the WebSocket upgrade with HTTP {status}",
-                     status_code=status, body=parsed)
+    return ConnError(
+        f"the server refused the WebSocket upgrade with HTTP {status}",
+        status_code=status,
+        body=parsed,
+    )
