@@ -79,6 +79,7 @@ class Connection:
         self.model = model
         self._session = session
         self._listeners: list[Listener] = []
+        self._retarget()
         self._transport = transport
         self._protocol = Protocol(max_message_size=config.max_message_size)
         self._channel: Channel | None = None
@@ -114,13 +115,19 @@ class Connection:
         Adding the same listener twice delivers each event to it twice.
         """
         self._listeners.append(listener)
+        self._retarget()
 
     def remove_listener(self, listener: Listener) -> None:
         """Stop delivering to ``listener``. Idempotent: an unknown listener is ignored."""
         try:
             self._listeners.remove(listener)
         except ValueError:
-            pass
+            return
+        self._retarget()
+
+    def _retarget(self) -> None:
+        session = (self._session,) if self._session is not None else ()
+        self._targets: tuple[Listener, ...] = (*session, *self._listeners)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -401,30 +408,27 @@ class Connection:
             with self._dispatch_scope:
                 async with self._batches_recv:
                     async for batch in self._batches_recv:
-                        for event in batch:
-                            await self._deliver(event)
+                        await self._deliver(batch)
         finally:
             self._dispatch_done.set()
             wakeup = self._iter_wakeup
             if wakeup is not None:
                 wakeup.set()
 
-    async def _deliver(self, event: Event) -> None:
-        if self._session is not None:
-            await _call(self._session, event)
-        # A copy: a listener may add or remove listeners while we iterate.
-        for listener in tuple(self._listeners):
-            await _call(listener, event)
-        self._buffer_for_iteration(event)
-
-
-async def _call(listener: Listener, event: Event) -> None:
-    try:
-        result = listener(event)
-        if result is not None and inspect.isawaitable(result):
-            await result
-    except Exception:
-        logger.exception("listener %r failed on %s; delivery goes on", listener, event.type)
+    async def _deliver(self, batch: list[Event]) -> None:
+        # The hot path: one pass per batch, no per-event allocation. ``_targets`` is a tuple
+        # rebuilt when listeners change, so a listener may add or remove listeners mid-batch.
+        for event in batch:
+            for target in self._targets:
+                try:
+                    result = target(event)
+                    if result is not None and inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    logger.exception(
+                        "listener %r failed on %s; delivery goes on", target, event.type
+                    )
+            self._buffer_for_iteration(event)
 
 
 def _redacted_url(url: str) -> str:

@@ -81,16 +81,17 @@ class Protocol:
 
     def receive_text(self, text: str) -> None:
         """Parse one received text message into an event (or a FrameError event)."""
-        if self._state is not ConnectionState.OPEN and self._state is not ConnectionState.CLOSING:
+        if self._state > ConnectionState.CLOSING or self._state is ConnectionState.CONNECTING:
             return
         limit = self._max_message_size
         if limit is not None and len(text) > limit:
             self._too_big(len(text))
             return
         try:
-            self._events.append(parse_text(text))
+            event = parse_text(text)
         except InvalidFrameError as exc:
-            self._events.append(FrameError(error=exc, raw=text))
+            event = FrameError(error=exc, raw=text)
+        self._events.append(event)
 
     def receive_bytes(self, data: bytes) -> None:
         """Record a received binary message: not part of the protocol, so a FrameError."""

@@ -70,8 +70,12 @@ class _End:
         self._pings: list[tuple[bytes, anyio.Event]] = []
 
     async def _put(self, item: _Item) -> bool:
+        # Like a socket write: returns at once while the buffer has room, waits when it is full.
         try:
-            await self._send.send(item)
+            try:
+                self._send.send_nowait(item)
+            except anyio.WouldBlock:
+                await self._send.send(item)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return False
         return True
@@ -125,6 +129,9 @@ class _End:
                 self.ended = True
                 out.append(_LOST)
                 break
+            if type(item) is str:  # the common case, first
+                out.append(item)
+                continue
             seen = self._handle(item)
             if isinstance(seen, _Ping):
                 if self.answer_pings():
