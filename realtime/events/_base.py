@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 __all__ = ["ServerEventBase", "UnknownEvent"]
 
@@ -54,11 +54,15 @@ class ServerEventBase:
         copied: dict[str, Any] = _copy_json(self._raw)
         return copied
 
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"{type(self).__name__} is immutable")
+    if not TYPE_CHECKING:
+        # Hidden from type checkers: a visible ``__setattr__`` would make mypy accept any
+        # attribute assignment, instead of reporting read-only properties.
 
-    def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"{type(self).__name__} is immutable")
+        def __setattr__(self, name: str, value: object) -> NoReturn:
+            raise AttributeError(f"{type(self).__name__} is immutable")
+
+        def __delattr__(self, name: str) -> NoReturn:
+            raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ServerEventBase) or type(other) is not type(self):
