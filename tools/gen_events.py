@@ -96,7 +96,7 @@ EXPECTED_TYPES = frozenset(
 # base exception class of ``realtime``.
 RENAMES = {"RealtimeError": "ErrorDetails"}
 
-# Fields kept out of repr-free docs etc. are none; this is the only event without an event_id.
+# The only event the API defines without an ``event_id``; it gets an optional one for uniformity.
 NO_EVENT_ID = "input_audio_buffer.dtmf_event_received"
 
 # Names for the unions of models that the SDK leaves unnamed.
@@ -302,7 +302,7 @@ class TypedDictRegistry:
         if ann is type(None) or ann is None:
             return "None"
         if ann in (str, int, float, bool):
-            return ann.__name__
+            return str(ann.__name__)
         if ann is object:
             return "object"
         if ann is Any:
