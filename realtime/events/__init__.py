@@ -1,114 +1,280 @@
-# PLACEHOLDER: replaced by the generated events module (branch `events`).
-from __future__ import annotations
+"""Typed server events of the OpenAI Realtime API (GA protocol), and connection notifications.
 
-import json
-from dataclasses import dataclass
-from typing import Any, ClassVar
+Frames are parsed into lazy, immutable views (:class:`ServerEventBase` subclasses) over the
+decoded JSON dict: parsing checks only the top-level shape, and each property reads the dict on
+access. ``ServerEvent`` is the union of the 46 event classes, so a ``match`` statement over it can
+be checked for exhaustiveness with ``typing.assert_never``; ``Event`` adds :class:`UnknownEvent`
+and the connection notifications. Nested objects are plain dicts typed with the ``TypedDict``
+classes exported here too.
+"""
 
-from .._errors import InvalidFrameError
+from ._base import ServerEventBase, UnknownEvent
+from ._connection_events import (
+    Closed,
+    Connected,
+    ConnectionEvent,
+    FrameError,
+    Reconnected,
+    Reconnecting,
+)
+from ._parse import Event, parse_event, parse_text
+from ._server import (
+    EVENT_TYPES,
+    ConversationCreatedEvent,
+    ConversationItemAddedEvent,
+    ConversationItemCreatedEvent,
+    ConversationItemDeletedEvent,
+    ConversationItemDoneEvent,
+    ConversationItemInputAudioTranscriptionCompletedEvent,
+    ConversationItemInputAudioTranscriptionDeltaEvent,
+    ConversationItemInputAudioTranscriptionFailedEvent,
+    ConversationItemInputAudioTranscriptionSegmentEvent,
+    ConversationItemRetrievedEvent,
+    ConversationItemTruncatedEvent,
+    ErrorEvent,
+    InputAudioBufferClearedEvent,
+    InputAudioBufferCommittedEvent,
+    InputAudioBufferDtmfEventReceivedEvent,
+    InputAudioBufferSpeechStartedEvent,
+    InputAudioBufferSpeechStoppedEvent,
+    InputAudioBufferTimeoutTriggeredEvent,
+    McpListToolsCompletedEvent,
+    McpListToolsFailedEvent,
+    McpListToolsInProgressEvent,
+    OutputAudioBufferClearedEvent,
+    OutputAudioBufferStartedEvent,
+    OutputAudioBufferStoppedEvent,
+    RateLimitsUpdatedEvent,
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseCreatedEvent,
+    ResponseDoneEvent,
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
+    ResponseMcpCallArgumentsDeltaEvent,
+    ResponseMcpCallArgumentsDoneEvent,
+    ResponseMcpCallCompletedEvent,
+    ResponseMcpCallFailedEvent,
+    ResponseMcpCallInProgressEvent,
+    ResponseOutputAudioDeltaEvent,
+    ResponseOutputAudioDoneEvent,
+    ResponseOutputAudioTranscriptDeltaEvent,
+    ResponseOutputAudioTranscriptDoneEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputTextDeltaEvent,
+    ResponseOutputTextDoneEvent,
+    ServerEvent,
+    SessionCreatedEvent,
+    SessionUpdatedEvent,
+)
+from ._types import (
+    Audio,
+    AudioOutput,
+    AudioPCM,
+    AudioPCMA,
+    AudioPCMU,
+    AudioTranscription,
+    CachedTokensDetails,
+    Conversation,
+    ConversationItem,
+    ConversationItemInputAudioTranscriptionFailedEventError,
+    ErrorDetails,
+    LogProbProperties,
+    Mcp,
+    McpAllowedToolsMcpToolFilter,
+    McpRequireApprovalMcpToolApprovalFilter,
+    McpRequireApprovalMcpToolApprovalFilterAlways,
+    McpRequireApprovalMcpToolApprovalFilterNever,
+    NoiseReduction,
+    Part,
+    PromptCacheBreakpoint,
+    RateLimit,
+    RealtimeAudioConfig,
+    RealtimeAudioConfigInput,
+    RealtimeAudioConfigOutput,
+    RealtimeAudioFormats,
+    RealtimeConversationItemAssistantMessage,
+    RealtimeConversationItemAssistantMessageContent,
+    RealtimeConversationItemFunctionCall,
+    RealtimeConversationItemFunctionCallOutput,
+    RealtimeConversationItemSystemMessage,
+    RealtimeConversationItemSystemMessageContent,
+    RealtimeConversationItemUserMessage,
+    RealtimeConversationItemUserMessageContent,
+    RealtimeFunctionTool,
+    RealtimeMcpApprovalRequest,
+    RealtimeMcpApprovalResponse,
+    RealtimeMcphttpError,
+    RealtimeMcpListTools,
+    RealtimeMcpProtocolError,
+    RealtimeMcpToolCall,
+    RealtimeMcpToolExecutionError,
+    RealtimeReasoning,
+    RealtimeResponse,
+    RealtimeResponseStatus,
+    RealtimeResponseStatusError,
+    RealtimeResponseUsage,
+    RealtimeResponseUsageInputTokenDetails,
+    RealtimeResponseUsageOutputTokenDetails,
+    RealtimeSessionCreateRequest,
+    RealtimeToolsConfigUnion,
+    RealtimeTranscriptionSessionAudio,
+    RealtimeTranscriptionSessionAudioInput,
+    RealtimeTranscriptionSessionCreateRequest,
+    RealtimeTruncationRetentionRatio,
+    ResponseInputFile,
+    ResponseInputImage,
+    ResponseInputText,
+    ResponsePrompt,
+    SemanticVad,
+    ServerVad,
+    Session,
+    TokenLimits,
+    Tool,
+    ToolChoiceFunction,
+    ToolChoiceMcp,
+    TracingConfiguration,
+    TranscriptionLanguage,
+    TranscriptionUsage,
+    UsageTranscriptTextUsageDuration,
+    UsageTranscriptTextUsageTokens,
+    UsageTranscriptTextUsageTokensInputTokenDetails,
+    VoiceID,
+)
 
-
-class ServerEventBase:
-    __slots__ = ("_raw",)
-
-    def __init__(self, raw: dict[str, Any]) -> None:
-        object.__setattr__(self, "_raw", raw)
-
-    @property
-    def type(self) -> str:
-        return self._raw["type"]
-
-    @property
-    def event_id(self) -> Any:
-        return self._raw.get("event_id")
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        return self._raw
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self._raw))
-
-    def __eq__(self, o: object) -> bool:
-        return type(o) is type(self) and o._raw == self._raw  # type: ignore
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._raw!r})"
-
-
-class UnknownEvent(ServerEventBase):
-    pass
-
-
-class SessionCreatedEvent(ServerEventBase):
-    pass
-
-
-class ResponseOutputTextDeltaEvent(ServerEventBase):
-    @property
-    def delta(self) -> str:
-        return self._raw["delta"]
-
-
-EVENT_TYPES = {
-    "session.created": SessionCreatedEvent,
-    "response.output_text.delta": ResponseOutputTextDeltaEvent,
-}
-ServerEvent = SessionCreatedEvent | ResponseOutputTextDeltaEvent
-
-
-def _reject(c: str) -> Any:
-    raise ValueError(c)
-
-
-def parse_event(obj: Any) -> Any:
-    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-        raise InvalidFrameError("not an event", frame=obj)
-    return EVENT_TYPES.get(obj["type"], UnknownEvent)(obj)
-
-
-def parse_text(text: str) -> Any:
-    try:
-        obj = json.loads(text, parse_constant=_reject)
-    except ValueError as e:
-        raise InvalidFrameError(f"invalid JSON: {e}", frame=text) from None
-    return parse_event(obj)
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    url: str
-    type: ClassVar[str] = "realtime.connected"
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    code: int
-    reason: str
-    clean: bool
-    unsent: tuple[dict[str, Any], ...] = ()
-    type: ClassVar[str] = "realtime.closed"
-
-
-@dataclass(frozen=True, slots=True)
-class FrameError:
-    error: InvalidFrameError
-    raw: str | bytes
-    type: ClassVar[str] = "realtime.frame_error"
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnecting:
-    attempt: int
-    delay: float
-    close_code: int | None
-    type: ClassVar[str] = "realtime.reconnecting"
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnected:
-    attempt: int
-    type: ClassVar[str] = "realtime.reconnected"
-
-
-Event = Any
+__all__ = [
+    "Closed",
+    "Connected",
+    "ConnectionEvent",
+    "Event",
+    "FrameError",
+    "Reconnected",
+    "Reconnecting",
+    "ServerEventBase",
+    "UnknownEvent",
+    "parse_event",
+    "parse_text",
+    # Server event classes, ServerEvent and EVENT_TYPES.
+    "ConversationCreatedEvent",
+    "ConversationItemAddedEvent",
+    "ConversationItemCreatedEvent",
+    "ConversationItemDeletedEvent",
+    "ConversationItemDoneEvent",
+    "ConversationItemInputAudioTranscriptionCompletedEvent",
+    "ConversationItemInputAudioTranscriptionDeltaEvent",
+    "ConversationItemInputAudioTranscriptionFailedEvent",
+    "ConversationItemInputAudioTranscriptionSegmentEvent",
+    "ConversationItemRetrievedEvent",
+    "ConversationItemTruncatedEvent",
+    "EVENT_TYPES",
+    "ErrorEvent",
+    "InputAudioBufferClearedEvent",
+    "InputAudioBufferCommittedEvent",
+    "InputAudioBufferDtmfEventReceivedEvent",
+    "InputAudioBufferSpeechStartedEvent",
+    "InputAudioBufferSpeechStoppedEvent",
+    "InputAudioBufferTimeoutTriggeredEvent",
+    "McpListToolsCompletedEvent",
+    "McpListToolsFailedEvent",
+    "McpListToolsInProgressEvent",
+    "OutputAudioBufferClearedEvent",
+    "OutputAudioBufferStartedEvent",
+    "OutputAudioBufferStoppedEvent",
+    "RateLimitsUpdatedEvent",
+    "ResponseContentPartAddedEvent",
+    "ResponseContentPartDoneEvent",
+    "ResponseCreatedEvent",
+    "ResponseDoneEvent",
+    "ResponseFunctionCallArgumentsDeltaEvent",
+    "ResponseFunctionCallArgumentsDoneEvent",
+    "ResponseMcpCallArgumentsDeltaEvent",
+    "ResponseMcpCallArgumentsDoneEvent",
+    "ResponseMcpCallCompletedEvent",
+    "ResponseMcpCallFailedEvent",
+    "ResponseMcpCallInProgressEvent",
+    "ResponseOutputAudioDeltaEvent",
+    "ResponseOutputAudioDoneEvent",
+    "ResponseOutputAudioTranscriptDeltaEvent",
+    "ResponseOutputAudioTranscriptDoneEvent",
+    "ResponseOutputItemAddedEvent",
+    "ResponseOutputItemDoneEvent",
+    "ResponseOutputTextDeltaEvent",
+    "ResponseOutputTextDoneEvent",
+    "ServerEvent",
+    "SessionCreatedEvent",
+    "SessionUpdatedEvent",
+    # TypedDicts of nested objects.
+    "Audio",
+    "AudioOutput",
+    "AudioPCM",
+    "AudioPCMA",
+    "AudioPCMU",
+    "AudioTranscription",
+    "CachedTokensDetails",
+    "Conversation",
+    "ConversationItem",
+    "ConversationItemInputAudioTranscriptionFailedEventError",
+    "ErrorDetails",
+    "LogProbProperties",
+    "Mcp",
+    "McpAllowedToolsMcpToolFilter",
+    "McpRequireApprovalMcpToolApprovalFilter",
+    "McpRequireApprovalMcpToolApprovalFilterAlways",
+    "McpRequireApprovalMcpToolApprovalFilterNever",
+    "NoiseReduction",
+    "Part",
+    "PromptCacheBreakpoint",
+    "RateLimit",
+    "RealtimeAudioConfig",
+    "RealtimeAudioConfigInput",
+    "RealtimeAudioConfigOutput",
+    "RealtimeAudioFormats",
+    "RealtimeConversationItemAssistantMessage",
+    "RealtimeConversationItemAssistantMessageContent",
+    "RealtimeConversationItemFunctionCall",
+    "RealtimeConversationItemFunctionCallOutput",
+    "RealtimeConversationItemSystemMessage",
+    "RealtimeConversationItemSystemMessageContent",
+    "RealtimeConversationItemUserMessage",
+    "RealtimeConversationItemUserMessageContent",
+    "RealtimeFunctionTool",
+    "RealtimeMcpApprovalRequest",
+    "RealtimeMcpApprovalResponse",
+    "RealtimeMcpListTools",
+    "RealtimeMcpProtocolError",
+    "RealtimeMcpToolCall",
+    "RealtimeMcpToolExecutionError",
+    "RealtimeMcphttpError",
+    "RealtimeReasoning",
+    "RealtimeResponse",
+    "RealtimeResponseStatus",
+    "RealtimeResponseStatusError",
+    "RealtimeResponseUsage",
+    "RealtimeResponseUsageInputTokenDetails",
+    "RealtimeResponseUsageOutputTokenDetails",
+    "RealtimeSessionCreateRequest",
+    "RealtimeToolsConfigUnion",
+    "RealtimeTranscriptionSessionAudio",
+    "RealtimeTranscriptionSessionAudioInput",
+    "RealtimeTranscriptionSessionCreateRequest",
+    "RealtimeTruncationRetentionRatio",
+    "ResponseInputFile",
+    "ResponseInputImage",
+    "ResponseInputText",
+    "ResponsePrompt",
+    "SemanticVad",
+    "ServerVad",
+    "Session",
+    "TokenLimits",
+    "Tool",
+    "ToolChoiceFunction",
+    "ToolChoiceMcp",
+    "TracingConfiguration",
+    "TranscriptionLanguage",
+    "TranscriptionUsage",
+    "UsageTranscriptTextUsageDuration",
+    "UsageTranscriptTextUsageTokens",
+    "UsageTranscriptTextUsageTokensInputTokenDetails",
+    "VoiceID",
+]
