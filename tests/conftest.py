@@ -14,8 +14,8 @@ import realtime
 from fakes import FakeRealtimeServer
 from realtime.transports import MemoryTransport, Transport
 
-# Every transport the conformance tests run over. The network transport joins this list.
-TRANSPORTS = ["memory"]
+# Every transport the conformance tests run over.
+TRANSPORTS = ["memory", "httpx_ws"]
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -57,5 +57,14 @@ async def wire(request: pytest.FixtureRequest) -> AsyncIterator[Wire]:
     kind = str(request.param)
     if kind == "memory":
         yield Wire(kind, fake, MemoryTransport(fake), "wss://api.openai.com/v1/realtime")
-    else:  # pragma: no cover - filled in with the network transport
+    elif kind == "httpx_ws":
+        from realtime.transports import HttpxWsTransport
+
+        transport = HttpxWsTransport()
+        try:
+            async with fake.serve() as url:
+                yield Wire(kind, fake, transport, url)
+        finally:
+            await transport.aclose()
+    else:  # pragma: no cover
         raise AssertionError(f"unknown transport {kind}")
