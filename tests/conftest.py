@@ -23,12 +23,19 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Every coroutine test runs under anyio's plugin (and so on both backends).
-    for item in items:
-        function = getattr(item, "function", None)
-        if function is not None and inspect.iscoroutinefunction(function):
-            item.add_marker(pytest.mark.anyio)
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    # Every coroutine test runs under anyio's plugin (and so on both backends). The mark must
+    # be there when the function is collected: anyio's own hook (which runs after this one)
+    # then requests ``anyio_backend`` like any fixture, so it combines with the test's other
+    # parameters. Marking later (in pytest_collection_modifyitems) makes anyio rebuild the
+    # items with only the backend parameter, which drops ``wire`` and ``parametrize``.
+    if (
+        isinstance(collector, (pytest.Module, pytest.Class))
+        and collector.istestfunction(obj, name)
+        and inspect.iscoroutinefunction(obj)
+    ):
+        pytest.mark.anyio(obj)
 
 
 @dataclass
