@@ -273,14 +273,10 @@ async def _serve_connection(handler: Handler, stream: ByteStream, ssl: SSLContex
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_REQUEST_HEAD)
         with anyio.fail_after(_HANDSHAKE_TIMEOUT):
             request = await _read_request(stream, http)
-    except (
-        _ClosedError,
-        h11.RemoteProtocolError,
-        TimeoutError,
-        OSError,
-        anyio.BrokenResourceError,
-    ):
-        # A client that went away (or failed TLS verification) mid-handshake: nothing to serve.
+    except Exception as exc:
+        # A client that went away (or refused our certificate) mid-handshake, or sent
+        # something that is not HTTP: nothing to serve, and no reason to stop the server.
+        logger.debug("connection dropped during the handshake: %r", exc)
         await anyio.aclose_forcefully(stream)
         return
     except BaseException:

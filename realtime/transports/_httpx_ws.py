@@ -391,7 +391,7 @@ def _connect_error(exc: httpx.HTTPError, where: str) -> ConnError:
     host = where.rsplit(":", 1)[0]
     if any(isinstance(c, socket.gaierror) for c in causes):
         return ConnError(f"could not resolve host {host} (DNS lookup failed)")
-    if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in str(exc):
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return ConnError(f"connection refused by {where}")
     if any(isinstance(c, ssl.SSLError) for c in causes):
         cert = next((c for c in causes if isinstance(c, ssl.SSLCertVerificationError)), None)
@@ -405,11 +405,20 @@ def _connect_error(exc: httpx.HTTPError, where: str) -> ConnError:
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes and contexts, and the members of any group among them
+    (trio reports a failed connect as an OSError caused by a group of per-address errors)."""
     seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if any(current is s for s in seen):
+            continue
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                todo.append(linked)
     return seen
 
 
