@@ -5,8 +5,9 @@ limits apply, and a refused upgrade's body can still be read); the upgraded stre
 by a subclass of httpx-ws's ``AsyncWebSocketSession`` that:
 
 - runs no keepalive task (the core does keepalive),
-- buffers received messages (httpx-ws uses an unbuffered stream: one task switch per message),
-  so that :meth:`Channel.receive_many` drains a burst at once,
+- buffers received messages: httpx-ws hands each message over an unbuffered stream, which
+  costs two task switches per message (the buffer makes receiving ~1.7x faster, see
+  BENCHMARKS-transport.md),
 - tolerates unsolicited pongs and pings that arrive while closing (httpx-ws would crash its
   background task on either),
 - bounds its closing write by the close timeout.
@@ -56,8 +57,9 @@ logger = logging.getLogger("realtime.transports.httpx_ws")
 # burst of small deltas arrives in one read.
 _READ_SIZE = 256 * 1024
 # Messages httpx-ws's reader may queue ahead of the core. It bounds memory (the core has its
-# own bounded buffer behind this one) and keeps TCP backpressure working.
-_QUEUE_SIZE = 256
+# own bounded buffer behind this one) and keeps TCP backpressure working. 16 already gets
+# nearly all of the gain over an unbuffered queue; 64 leaves room for bursts.
+_QUEUE_SIZE = 64
 # Most of a refused upgrade's body that is read (error bodies are small JSON documents).
 _MAX_ERROR_BODY = 64 * 1024
 _LOST = Close(1006, "connection lost")
@@ -162,6 +164,10 @@ class _Session(AsyncWebSocketSession):
 
 
 class _HttpxWsChannel(Channel):
+    # ``receive_many`` is deliberately not overridden: draining the buffered queue without
+    # waiting was measured 3-12 % slower than one ``receive`` per message (the reader task
+    # then parses in larger, less interleaved bursts and blocks on a full queue more often).
+
     def __init__(self, session: _Session) -> None:
         self._ws = session
         self._queue = session.queue
@@ -208,29 +214,6 @@ class _HttpxWsChannel(Channel):
         if isinstance(received, Close):
             await self._echo_close()
         return received
-
-    async def receive_many(self) -> list[Received]:
-        first = await self.receive()
-        if isinstance(first, Close):
-            return [first]
-        out: list[Received] = [first]
-        queue = self._queue
-        while True:
-            try:
-                item = queue.receive_nowait()
-            except anyio.WouldBlock:
-                return out
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                out.append(self._end(_LOST))
-                return out
-            if type(item) is wsproto.events.TextMessage:
-                out.append(item.data)
-                continue
-            received = self._convert(item)
-            out.append(received)
-            if isinstance(received, Close):
-                await self._echo_close()
-                return out
 
     async def _send(self, event: wsproto.events.Event) -> None:
         try:
