@@ -165,8 +165,8 @@ class _Session(AsyncWebSocketSession):
 
 class _HttpxWsChannel(Channel):
     # ``receive_many`` is deliberately not overridden: draining the buffered queue without
-    # waiting was measured 3-12 % slower than one ``receive`` per message (the reader task
-    # then parses in larger, less interleaved bursts and blocks on a full queue more often).
+    # waiting measured 1-4 % slower on asyncio and 8-15 % slower on trio than one ``receive``
+    # per message (bench/bench_transport.py, variant b1; see BENCHMARKS-transport.md).
 
     def __init__(self, session: _Session) -> None:
         self._ws = session
