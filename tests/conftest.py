@@ -14,8 +14,8 @@ import realtime
 from fakes import FakeRealtimeServer
 from realtime.transports import MemoryTransport, ServerSocket, Transport
 
-# Every transport the conformance tests run over. The network transport joins this list.
-TRANSPORTS = ["memory"]
+# Every transport the conformance tests run over.
+TRANSPORTS = ["memory", "httpx_ws"]
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -25,9 +25,16 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
-    # Every coroutine test runs under anyio's plugin, and so on both backends. The mark must be
-    # on the function before anyio's own collection hook looks at it.
-    if inspect.iscoroutinefunction(obj) and name.startswith("test"):
+    # Every coroutine test runs under anyio's plugin (and so on both backends). The mark must
+    # be there when the function is collected: anyio's own hook (which runs after this one)
+    # then requests ``anyio_backend`` like any fixture, so it combines with the test's other
+    # parameters. Marking later (in pytest_collection_modifyitems) makes anyio rebuild the
+    # items with only the backend parameter, which drops ``wire`` and ``parametrize``.
+    if (
+        isinstance(collector, (pytest.Module, pytest.Class))
+        and collector.istestfunction(obj, name)
+        and inspect.iscoroutinefunction(obj)
+    ):
         pytest.mark.anyio(obj)
 
 
@@ -73,5 +80,17 @@ async def wire(request: pytest.FixtureRequest) -> AsyncIterator[Wire]:
     if kind == "memory":
         wire.transport = MemoryTransport(wire.serve_socket)
         yield wire
-    else:  # pragma: no cover - filled in with the network transport
+    elif kind == "httpx_ws":
+        from fakes._serve import serve
+        from realtime.transports import HttpxWsTransport
+
+        transport = HttpxWsTransport()
+        try:
+            async with serve(wire.serve_socket) as url:
+                wire.transport = transport
+                wire.url = url
+                yield wire
+        finally:
+            await transport.aclose()
+    else:  # pragma: no cover
         raise AssertionError(f"unknown transport {kind}")

@@ -1,0 +1,359 @@
+"""Serve a :class:`~realtime.transports.ServerSocket` handler on a real socket.
+
+A small WebSocket server: an anyio TCP listener (optionally TLS), h11 for the upgrade request
+(so the handshake headers are recorded exactly as sent, names in their case and in order) and
+wsproto for the frames. No web framework, and it runs on asyncio and trio alike.
+
+Each TCP connection runs in its own task: the upgrade request is read, the handler is called
+with a :class:`ServerSocket`, and once the upgrade is accepted a reader task answers pings,
+echoes close frames and queues messages for ``socket.receive()``. Leaving the context cancels
+every connection at once: nothing waits on a timer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket as _socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from ssl import SSLContext
+from urllib.parse import parse_qsl, urlsplit
+
+import anyio
+import h11
+from anyio.abc import ByteStream, SocketAttribute, TaskGroup
+from anyio.streams.tls import TLSStream
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError, generate_accept_token
+
+from realtime.transports import Close, ServerSocket
+
+__all__ = ["Handler", "serve"]
+
+logger = logging.getLogger("fakes.serve")
+
+Handler = Callable[[ServerSocket], Awaitable[None]]
+
+_READ_SIZE = 256 * 1024
+_INBOX_SIZE = 256
+# Bounds on a misbehaving client; generous, so that they never fire in a passing test.
+_HANDSHAKE_TIMEOUT = 10.0
+_CLOSE_TIMEOUT = 5.0
+_MAX_REQUEST_HEAD = 64 * 1024
+_LOST = Close(1006, "connection lost")
+
+
+class _ClosedError(Exception):
+    """The TCP connection ended while reading the upgrade request."""
+
+
+class _WsServerSocket(ServerSocket):
+    """One accepted TCP connection, upgraded (or refused) by the handler."""
+
+    def __init__(
+        self,
+        stream: ByteStream,
+        http: h11.Connection,
+        request: h11.Request,
+        task_group: TaskGroup,
+    ) -> None:
+        target = request.target.decode("ascii", "replace")
+        parts = urlsplit(target)
+        self.path = parts.path or "/"
+        self.query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        self.headers = tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in request.headers.raw_items()
+        )
+        self.answer_pings = True
+        self._stream = stream
+        self._http = http
+        self._request = request
+        self._task_group = task_group
+        self._ws = Connection(ConnectionType.SERVER)
+        self._write_lock = anyio.Lock()
+        send, recv = anyio.create_memory_object_stream[str | bytes | Close](_INBOX_SIZE)
+        self._inbox_send = send
+        self._inbox = recv
+        self.accepted = False
+        self.decided = False
+        self.ended: Close | None = None
+        self.reader_done = anyio.Event()
+
+    # -- the handshake ---------------------------------------------------------------------
+
+    def _header(self, name: bytes) -> bytes | None:
+        for key, value in self._request.headers:
+            if key == name:
+                return bytes(value)
+        return None
+
+    async def accept(self) -> None:
+        if self.decided:
+            return
+        key = self._header(b"sec-websocket-key")
+        upgrade = (self._header(b"upgrade") or b"").lower()
+        version = self._header(b"sec-websocket-version")
+        if key is None or upgrade != b"websocket" or version != b"13":
+            await self.reject(
+                400, b'{"error": {"message": "not a valid WebSocket upgrade request"}}'
+            )
+            return
+        self.decided = True
+        self.accepted = True
+        data = self._http.send(
+            h11.InformationalResponse(
+                status_code=101,
+                headers=[
+                    (b"Upgrade", b"websocket"),
+                    (b"Connection", b"Upgrade"),
+                    (b"Sec-WebSocket-Accept", generate_accept_token(key)),
+                ],
+            )
+        )
+        await self._write(data or b"")
+        leftover, _ = self._http.trailing_data
+        self._task_group.start_soon(self._read, bytes(leftover))
+
+    async def reject(
+        self, status_code: int, body: bytes = b"", content_type: str = "application/json"
+    ) -> None:
+        if self.decided:
+            return
+        self.decided = True
+        out = self._http.send(
+            h11.Response(
+                status_code=status_code,
+                headers=[
+                    (b"Content-Type", content_type.encode("latin-1")),
+                    (b"Content-Length", str(len(body)).encode()),
+                    (b"Connection", b"close"),
+                ],
+            )
+        )
+        out = (out or b"") + (self._http.send(h11.Data(data=body)) or b"")
+        out += self._http.send(h11.EndOfMessage()) or b""
+        await self._write(out)
+        self._end(Close(1006, "upgrade refused"))
+
+    # -- frames ----------------------------------------------------------------------------
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            await self._stream.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            self._end(_LOST)
+
+    async def _send(self, event: Event) -> bool:
+        async with self._write_lock:
+            if self.ended is not None:
+                return False
+            try:
+                data = self._ws.send(event)
+            except LocalProtocolError:
+                return False
+            await self._write(data)
+            return self.ended is None
+
+    def _end(self, close: Close) -> None:
+        if self.ended is None:
+            self.ended = close
+        self._inbox_send.close()
+
+    async def _read(self, leftover: bytes) -> None:
+        """Feed the socket into wsproto; answer pings, echo closes, queue messages."""
+        ws = self._ws
+        text_parts: list[str] = []
+        byte_parts: list[bytes] = []
+        try:
+            data: bytes | None = leftover
+            while True:
+                if data is None or data:
+                    ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, TextMessage):
+                        text_parts.append(event.data)
+                        if event.message_finished:
+                            await self._inbox_send.send("".join(text_parts))
+                            text_parts.clear()
+                    elif isinstance(event, BytesMessage):
+                        byte_parts.append(bytes(event.data))
+                        if event.message_finished:
+                            await self._inbox_send.send(b"".join(byte_parts))
+                            byte_parts.clear()
+                    elif isinstance(event, Ping):
+                        if self.answer_pings:
+                            await self._send(event.response())
+                    elif isinstance(event, CloseConnection):
+                        close = Close(int(event.code), event.reason or "")
+                        if ws.state is ConnectionState.REMOTE_CLOSING:
+                            await self._send(event.response())
+                        await self._inbox_send.send(close)
+                        self._end(close)
+                        return
+                if data is None:
+                    return
+                try:
+                    data = await self._stream.receive(_READ_SIZE)
+                except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    data = None  # wsproto reports 1006; a partial message is dropped
+                except OSError:
+                    data = None
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            # The inbox was closed: the connection was aborted or the handler is gone.
+            pass
+        finally:
+            self._end(_LOST)
+            self.reader_done.set()
+
+    # -- the ServerSocket API --------------------------------------------------------------
+
+    async def receive(self) -> str | bytes | Close:
+        try:
+            return await self._inbox.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return self.ended or _LOST
+
+    async def send_text(self, text: str) -> None:
+        await self._send(TextMessage(data=text))
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._send(BytesMessage(data=data))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self._send(CloseConnection(code=code, reason=reason or None))
+
+    async def abort(self) -> None:
+        self._end(Close(1006, "aborted by the server"))
+        raw = self._stream.extra(SocketAttribute.raw_socket, None)
+        if raw is not None:
+            # Linger 0: the close sends a TCP reset instead of a FIN, like a crashed peer.
+            with contextlib.suppress(OSError):
+                raw.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await anyio.aclose_forcefully(self._stream)
+
+
+async def _read_request(stream: ByteStream, http: h11.Connection) -> h11.Request:
+    request: h11.Request | None = None
+    while True:
+        event = http.next_event()
+        if event is h11.NEED_DATA:
+            try:
+                data = await stream.receive(_READ_SIZE)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                data = b""
+            http.receive_data(data)
+            continue
+        if isinstance(event, h11.Request):
+            request = event
+        elif isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
+            if request is None:  # pragma: no cover - h11 gives the request first
+                raise _ClosedError
+            return request
+        elif isinstance(event, h11.ConnectionClosed):
+            raise _ClosedError
+
+
+async def _serve_connection(handler: Handler, stream: ByteStream, ssl: SSLContext | None) -> None:
+    try:
+        if ssl is not None:
+            with anyio.fail_after(_HANDSHAKE_TIMEOUT):
+                stream = await TLSStream.wrap(
+                    stream, server_side=True, ssl_context=ssl, standard_compatible=False
+                )
+        http = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_REQUEST_HEAD)
+        with anyio.fail_after(_HANDSHAKE_TIMEOUT):
+            request = await _read_request(stream, http)
+    except Exception as exc:
+        # A client that went away (or refused our certificate) mid-handshake, or sent
+        # something that is not HTTP: nothing to serve, and no reason to stop the server.
+        logger.debug("connection dropped during the handshake: %r", exc)
+        await anyio.aclose_forcefully(stream)
+        return
+    except BaseException:
+        await anyio.aclose_forcefully(stream)
+        raise
+    try:
+        async with anyio.create_task_group() as tg:
+            socket = _WsServerSocket(stream, http, request, tg)
+            await _run_handler(handler, socket)
+            if socket.accepted:
+                # Wait for the client's close (the reader echoes it), but not forever.
+                with anyio.move_on_after(_CLOSE_TIMEOUT):
+                    await socket.reader_done.wait()
+            tg.cancel_scope.cancel()
+    finally:
+        await anyio.aclose_forcefully(stream)
+
+
+async def _run_handler(handler: Handler, socket: _WsServerSocket) -> None:
+    try:
+        await handler(socket)
+    except Exception as exc:
+        logger.exception("WebSocket server handler failed")
+        if not socket.decided:
+            await socket.reject(500, b'{"error": {"message": "server handler failed"}}')
+        else:
+            await socket.close(1011, f"server handler failed: {type(exc).__name__}")
+        return
+    if not socket.decided:
+        await socket.reject(
+            500, b'{"error": {"message": "handler neither accepted nor rejected the connection"}}'
+        )
+    else:
+        await socket.close(1000, "")
+
+
+def serve(
+    handler: Handler,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl: SSLContext | None = None,
+) -> AbstractAsyncContextManager[str]:
+    """Serve ``handler`` on ``host:port``; the context yields the ``ws://`` (or ``wss://``) URL.
+
+    Every TCP connection runs ``await handler(socket)`` with a :class:`ServerSocket`. The URL
+    names the path ``/v1/realtime``, but any path is served: the handler sees
+    ``socket.path`` and decides. Leaving the context stops listening and cancels every live
+    connection.
+
+    Args:
+        handler: A coroutine function taking a :class:`ServerSocket`.
+        host: The address to listen on.
+        port: The port; 0 picks a free one.
+        ssl: A server-side SSL context to serve ``wss://``.
+    """
+    return _serve(handler, host, port, ssl)
+
+
+@asynccontextmanager
+async def _serve(
+    handler: Handler, host: str, port: int, ssl: SSLContext | None
+) -> AsyncIterator[str]:
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    bound = listener.listeners[0].extra(SocketAttribute.local_port)
+    scheme = "wss" if ssl is not None else "ws"
+    shown = f"[{host}]" if ":" in host else host
+    async with listener, anyio.create_task_group() as tg:
+
+        async def accept_loop() -> None:
+            async def serve_one(stream: ByteStream) -> None:
+                await _serve_connection(handler, stream, ssl)
+
+            await listener.serve(serve_one, task_group=tg)
+
+        tg.start_soon(accept_loop)
+        try:
+            yield f"{scheme}://{shown}:{bound}/v1/realtime"
+        finally:
+            tg.cancel_scope.cancel()
