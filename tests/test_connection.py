@@ -334,6 +334,8 @@ async def test_connect_timeout(wire: Wire) -> None:
 
 
 async def test_close_timeout_when_the_peer_never_answers(wire: Wire) -> None:
+    if wire.kind != "memory":
+        pytest.skip("the loopback server's reader task answers close frames by itself")
     log = EventLog()
 
     async def mute(socket: Any) -> None:
