@@ -195,7 +195,8 @@ class FakeConnection:
         while True:
             message = await self._socket.receive()
             if isinstance(message, Close):
-                self.closed = (message.code, message.reason)
+                if self.closed is None:
+                    self.closed = (message.code, message.reason)
                 return
             if self._close_sent:
                 continue
@@ -205,7 +206,8 @@ class FakeConnection:
         while True:
             message = await self._socket.receive()
             if isinstance(message, Close):
-                self.closed = (message.code, message.reason)
+                if self.closed is None:
+                    self.closed = (message.code, message.reason)
                 return
 
     async def _authenticate(self) -> bool:
