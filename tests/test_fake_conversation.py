@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import anyio
@@ -59,7 +60,7 @@ async def test_create_every_kind_of_item_in_order() -> None:
         assert events[0]["item"] == events[1]["item"]
         assert events[0]["item"]["id"].startswith("item_")
     assert system[0]["previous_item_id"] is None
-    for before, after in zip(created, created[1:]):
+    for before, after in itertools.pairwise(created):
         assert after[0]["previous_item_id"] == before[0]["item"]["id"]
     assert user[0]["item"] == {
         "id": user[0]["item"]["id"],

@@ -69,14 +69,19 @@ async def test_a_failing_handler_closes_1011_and_is_reraised() -> None:
         fake.check()
 
 
+async def _app_without_the_tool() -> None:
+    async with FakeRealtimeServer() as fake:
+        fake.reply_function_call("missing", {})
+        with anyio.fail_after(5):
+            async with connect(fake) as client:
+                await client.send({"type": "response.create"})
+                close = await client.closed()
+        assert close.code == 1011
+
+
 async def test_a_failure_is_reraised_from_async_with() -> None:
     with pytest.raises(AssertionError, match="declared no function tool named 'missing'"):
-        async with FakeRealtimeServer() as fake:
-            fake.reply_function_call("missing", {})
-            with anyio.fail_after(5):
-                async with connect(fake) as client:
-                    await client.send({"type": "response.create"})
-                    await client.closed()
+        await _app_without_the_tool()
 
 
 async def test_the_core_client_does_not_hang_on_a_server_failure() -> None:

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from fakes import FakeClock, FakeRealtimeServer
-from realtime import ConnError, ConnectRequest
+from realtime import ConnectRequest, ConnError
 from realtime.transports import MemoryTransport
 from tests.fake_client import connect, types
 
