@@ -14,6 +14,8 @@ import pytest
 
 from fakes import FakeRealtimeServer
 
+pytest_plugins = ["pytester"]
+
 websockets = pytest.importorskip("websockets")
 from websockets.exceptions import ConnectionClosedError  # noqa: E402
 
@@ -260,3 +262,23 @@ async def test_openai_agents_runs_a_tool_and_answers(
     assert answer == "The tool returned: It is sunny in Paris."
     update = next(e for e in fake_realtime.received if e["type"] == "session.update")
     assert [t["name"] for t in update["session"]["tools"]] == ["get_weather"]
+
+
+def _doc_blocks() -> list[str]:
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "testing-with-the-fake.md").read_text()
+    return [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+
+
+def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
+    app, test_app = _doc_blocks()[:2]
+    pytester.makepyfile(app=app, test_app=test_app)
+    # A project on the official SDK runs anyio tests on asyncio (anyio's default; made explicit
+    # here because this suite's own conftest parametrizes every test over asyncio and trio).
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
+    )
+    pytester.syspathinsert()
+    result = pytester.runpytest_inprocess("-p", "anyio", "-q")
+    result.assert_outcomes(passed=1)
