@@ -224,3 +224,65 @@ async def test_invalid_items(item: dict[str, Any], code: str, param: str) -> Non
             error = (await client.recv())["error"]
     assert (error["code"], error["param"], error["event_id"]) == (code, param, "i")
     assert fake.connections[0].conversation.items == []
+
+
+async def test_audio_content_parts_and_headers() -> None:
+    fake = FakeRealtimeServer()
+    audio = "AAAA" * 1200  # 3600 bytes = 75 ms at 24 kHz
+    with anyio.fail_after(5):
+        async with connect(
+            fake, headers=(("Authorization", "Bearer k"), ("X-A", "1"), ("x-a", "2"))
+        ) as client:
+            user = await _create(
+                client,
+                _message("user", {"type": "input_audio", "audio": audio, "transcript": "hi"}),
+            )
+            assistant = await _create(
+                client,
+                _message("assistant", {"type": "output_audio", "transcript": "yo", "audio": audio}),
+            )
+            image = await _create(
+                client,
+                _message("user", {"type": "input_image", "image_url": "data:image/png;base64,AA"}),
+            )
+            await client.send(_message("user", {"type": "input_audio", "audio": "%%%"}))
+            bad_audio = (await client.recv())["error"]
+    assert user[0]["item"]["content"] == [
+        {"type": "input_audio", "audio": audio, "transcript": "hi"}
+    ]
+    assert assistant[0]["item"]["content"][0]["transcript"] == "yo"
+    assert image[0]["item"]["content"][0]["type"] == "input_image"
+    conversation = fake.connections[0].conversation
+    assert conversation.audio_ms[user[0]["item"]["id"]] == 75
+    assert bad_audio["code"] == "invalid_value"
+    headers = fake.connections[0].headers
+    assert headers["x-a"] == "1, 2"
+    assert len(headers) == 2
+    assert sorted(headers) == ["authorization", "x-a"]
+    assert headers.raw()[1] == ("X-A", "1")
+    assert "Bearer" not in repr(headers)
+
+
+@pytest.mark.parametrize(
+    ("event", "code", "param"),
+    [
+        ({"type": "conversation.item.retrieve", "item_id": 5}, "invalid_type", "item_id"),
+        ({"type": "conversation.item.delete"}, "invalid_type", "item_id"),
+        ({**user_text("x"), "previous_item_id": 3}, "invalid_type", "previous_item_id"),
+        (
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": [], "id": 7},
+            },
+            "invalid_type",
+            "item.id",
+        ),
+    ],
+)
+async def test_invalid_item_ids(event: dict[str, Any], code: str, param: str) -> None:
+    fake = FakeRealtimeServer()
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send(event)
+            error = (await client.recv())["error"]
+    assert (error["code"], error["param"]) == (code, param)

@@ -49,7 +49,7 @@ async def _until(connection: Any, event_type: str) -> list[Any]:
     raise AssertionError(f"connection ended before {event_type}")
 
 
-async def test_served_url_and_a_bare_handshake(fake_realtime_url: str) -> None:
+async def test_the_served_url_on_both_backends(fake_realtime_url: str) -> None:
     assert fake_realtime_url.startswith("ws://127.0.0.1:")
     assert fake_realtime_url.endswith("/v1/realtime")
 

@@ -333,3 +333,213 @@ async def test_the_core_client_talks_to_the_fake() -> None:
     assert seen[:3] == ["realtime.connected", "session.created", "response.created"]
     assert fake.received == [{"type": "response.create"}]
     assert fake.connections[0].query == {"model": "gpt-realtime"}
+
+
+@pytest.mark.parametrize(
+    ("session", "code", "param"),
+    [
+        ({"type": 1}, "invalid_type", "session.type"),
+        ({"type": "realtime", "model": None}, "invalid_type", "session.model"),
+        (
+            {"type": "realtime", "output_modalities": "text"},
+            "invalid_type",
+            "session.output_modalities",
+        ),
+        (
+            {"type": "realtime", "max_output_tokens": "lots"},
+            "invalid_value",
+            "session.max_output_tokens",
+        ),
+        (
+            {"type": "realtime", "max_output_tokens": 1.5},
+            "invalid_type",
+            "session.max_output_tokens",
+        ),
+        (
+            {"type": "realtime", "max_output_tokens": True},
+            "invalid_type",
+            "session.max_output_tokens",
+        ),
+        ({"type": "realtime", "tools": {}}, "invalid_type", "session.tools"),
+        (
+            {"type": "realtime", "tools": [{"type": "mcp"}]},
+            "missing_required_parameter",
+            "session.tools[0].server_label",
+        ),
+        (
+            {"type": "realtime", "tools": [{"type": "mcp", "server_label": "s", "x": 1}]},
+            "unknown_parameter",
+            "session.tools[0].x",
+        ),
+        (
+            {"type": "realtime", "tools": [{"name": "f", "parameters": []}]},
+            "invalid_type",
+            "session.tools[0].parameters",
+        ),
+        (
+            {"type": "realtime", "tool_choice": {"type": "function"}},
+            "missing_required_parameter",
+            "session.tool_choice.name",
+        ),
+        ({"type": "realtime", "tool_choice": 3}, "invalid_type", "session.tool_choice"),
+        (
+            {"type": "realtime", "audio": {"output": {"voice": {"id": 1}}}},
+            "invalid_type",
+            "session.audio.output.voice.id",
+        ),
+        (
+            {"type": "realtime", "audio": {"output": {"speed": "fast"}}},
+            "invalid_type",
+            "session.audio.output.speed",
+        ),
+        (
+            {"type": "realtime", "audio": {"output": {"speed": 0.1}}},
+            "invalid_value",
+            "session.audio.output.speed",
+        ),
+        (
+            {
+                "type": "realtime",
+                "audio": {"input": {"format": {"type": "audio/pcmu", "rate": 8000}}},
+            },
+            "unknown_parameter",
+            "session.audio.input.format.rate",
+        ),
+        (
+            {
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "now"}}
+                },
+            },
+            "invalid_value",
+            "session.audio.input.turn_detection.eagerness",
+        ),
+        (
+            {
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "server_vad", "create_response": "yes"}}
+                },
+            },
+            "invalid_type",
+            "session.audio.input.turn_detection.create_response",
+        ),
+        (
+            {
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 1.5}}
+                },
+            },
+            "invalid_type",
+            "session.audio.input.turn_detection.silence_duration_ms",
+        ),
+        (
+            {
+                "type": "realtime",
+                "audio": {"input": {"noise_reduction": {"type": "near_field", "strength": 5}}},
+            },
+            "decimal_above_max_value",
+            "session.audio.input.noise_reduction.strength",
+        ),
+        (
+            {"type": "realtime", "audio": {"input": {"transcription": {"language": 5}}}},
+            "invalid_type",
+            "session.audio.input.transcription.language",
+        ),
+        (
+            {"type": "realtime", "audio": {"input": {"x": 1}}},
+            "unknown_parameter",
+            "session.audio.input.x",
+        ),
+        ({"type": "realtime", "audio": "loud"}, "invalid_type", "session.audio"),
+        ({"type": "realtime", "include": "all"}, "invalid_type", "session.include"),
+        ({"type": "realtime", "truncation": "sometimes"}, "invalid_type", "session.truncation"),
+    ],
+)
+async def test_more_invalid_session_fields(session: dict[str, Any], code: str, param: str) -> None:
+    await test_invalid_session_fields_answer_error_with_param(session, code, param)
+
+
+async def test_every_valid_session_field_is_accepted() -> None:
+    fake = FakeRealtimeServer()
+    update = {
+        "type": "realtime",
+        "model": "gpt-realtime",
+        "tools": [
+            {"type": "mcp", "server_label": "docs", "server_url": "https://example.com/mcp"},
+            {"name": "f", "description": "d", "parameters": {"type": "object"}},
+        ],
+        "tool_choice": {"type": "function", "name": "f"},
+        "max_output_tokens": 100,
+        "tracing": "auto",
+        "truncation": {"type": "retention_ratio", "retention_ratio": 0.5},
+        "prompt": None,
+        "include": ["item.input_audio_transcription.logprobs"],
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcma"},
+                "noise_reduction": {"type": "far_field", "strength": 0.5},
+                "transcription": {"model": "whisper-1", "language": "en", "keywords": ["x"]},
+                "turn_detection": {"type": "semantic_vad", "eagerness": "high"},
+            },
+            "output": {
+                "voice": {"id": "voice_123"},
+                "speed": 1.25,
+                "format": {"type": "audio/pcmu"},
+            },
+        },
+    }
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send({"type": "session.update", "session": update})
+            session = (await client.recv())["session"]
+    assert session["tools"][1] == {
+        "type": "function",
+        "name": "f",
+        "description": "d",
+        "parameters": {"type": "object"},
+    }
+    assert session["audio"]["input"]["turn_detection"] == {
+        "type": "semantic_vad",
+        "eagerness": "high",
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    assert session["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+
+
+async def test_transcription_session_update_refuses_realtime_fields() -> None:
+    fake = FakeRealtimeServer()
+    with anyio.fail_after(5):
+        async with connect(fake, query="intent=transcription") as client:
+            await client.send(
+                {
+                    "type": "session.update",
+                    "session": {"type": "transcription", "instructions": "x"},
+                }
+            )
+            error = (await client.recv())["error"]
+            await client.send(
+                {
+                    "type": "session.update",
+                    "session": {
+                        "type": "transcription",
+                        "include": None,
+                        "audio": {"input": {"turn_detection": {"type": "server_vad"}}},
+                    },
+                }
+            )
+            session = (await client.recv())["session"]
+    assert error["param"] == "session.instructions"
+    assert "create_response" not in session["audio"]["input"]["turn_detection"]
+
+
+def test_the_clock_moves_only_when_told() -> None:
+    clock = FakeClock(100)
+    assert clock() == 100
+    clock.advance(2.5)
+    assert clock() == 102.5
+    with pytest.raises(ValueError, match="backwards"):
+        clock.advance(-1)
