@@ -11,7 +11,6 @@ import base64
 import copy
 import math
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -243,7 +242,6 @@ class ResponseRun:
         *,
         pacing: Pacing,
         before_output: list[dict[str, Any]] | None = None,
-        on_audio: Callable[[str, int], None] | None = None,
     ) -> None:
         self.host = host
         self.id = host.ids.response()
@@ -255,7 +253,6 @@ class ResponseRun:
         self.status_details: dict[str, Any] | None = None
         self.output: list[dict[str, Any]] = []
         self.done = anyio.Event()
-        self._on_audio = on_audio
         self._scope = anyio.CancelScope()
         self._cancel_reason: str | None = None
         self._open: dict[str, Any] | None = None
@@ -293,7 +290,7 @@ class ResponseRun:
             "output_modalities": self.params.output_modalities,
             "max_output_tokens": self.params.max_output_tokens,
             "audio": {"output": {"format": fmt, "voice": self.params.voice}},
-            "usage": self._usage() if self.status != "in_progress" else None,
+            "usage": self.usage() if self.status != "in_progress" else None,
             "metadata": self.params.metadata,
         }
 
@@ -302,7 +299,7 @@ class ResponseRun:
             return self.params.input_items
         return self.host.conversation.items
 
-    def _usage(self) -> dict[str, Any]:
+    def usage(self) -> dict[str, Any]:
         text_in = audio_in = 0
         for item in self._context():
             if item.get("id") in {o["id"] for o in self.output}:
@@ -330,7 +327,7 @@ class ResponseRun:
             },
         }
 
-    async def _pace(self, audio_ms: int = 0) -> None:
+    async def _pace(self) -> None:
         stall = self.reply.stall_after
         if stall is not None and self._deltas >= stall:
             await anyio.sleep_forever()
@@ -590,6 +587,3 @@ class ResponseRun:
 def _argument_chunks(arguments: str) -> list[str]:
     """Argument deltas of a few characters, like the service's."""
     return [arguments[i : i + 8] for i in range(0, len(arguments), 8)] or [""]
-
-
-Emit = Callable[[dict[str, Any]], Awaitable[Any]]

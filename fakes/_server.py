@@ -493,7 +493,7 @@ class FakeRealtimeServer:
     # -- bookkeeping -------------------------------------------------------------------------
 
     def rate_limits(self, run: ResponseRun) -> dict[str, Any]:
-        usage = run._usage()
+        usage = run.usage()
         self._tokens_used += int(usage["total_tokens"])
         return {
             "type": "rate_limits.updated",
