@@ -1,8 +1,19 @@
-"""A fake OpenAI Realtime server for tests: in memory, or served on 127.0.0.1."""
+"""A fake OpenAI Realtime server for tests: in memory, or served on 127.0.0.1.
+
+See ``docs/testing-with-the-fake.md``.
+"""
 
 from __future__ import annotations
 
+from ._clock import FakeClock
 from ._headers import Headers
+from ._responses import DEFAULT_TEXT
 from ._server import FakeConnection, FakeRealtimeServer
 
-__all__ = ["FakeConnection", "FakeRealtimeServer", "Headers"]
+__all__ = [
+    "DEFAULT_TEXT",
+    "FakeClock",
+    "FakeConnection",
+    "FakeRealtimeServer",
+    "Headers",
+]

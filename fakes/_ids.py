@@ -46,3 +46,11 @@ class IdFactory:
     def call(self) -> str:
         """A new ``call_...`` id."""
         return self._next("call")
+
+    def conversation(self) -> str:
+        """A new ``conv_...`` id."""
+        return self._next("conv")
+
+    def segment(self) -> str:
+        """A new ``seg_...`` id (diarized transcription segments)."""
+        return self._next("seg")

@@ -1,1 +1,68 @@
-"""pytest plugin for the fake Realtime server (placeholder until the fixtures land)."""
+"""pytest plugin for the fake Realtime server (entry point ``realtime_fake``).
+
+Fixtures:
+
+- ``fake_realtime``: a fresh :class:`fakes.FakeRealtimeServer`, live on injection (connect to it
+  in memory with ``realtime.transports.MemoryTransport(fake_realtime)``).
+- ``fake_realtime_url``: that same fake served on 127.0.0.1, as its
+  ``ws://127.0.0.1:<port>/v1/realtime`` URL (an async fixture: the test runs under anyio).
+
+Strict by default: at teardown, a server-side failure (an exception in an ``on`` handler, a
+script assertion) is re-raised, and if the test passed, a scripted step it never used fails it
+with a list of what was used and what was not. Relax the latter with
+``@pytest.mark.fake_realtime(strict=False)``; other keyword arguments of the marker go to the
+``FakeRealtimeServer`` constructor (``api_key=...``, ``latency=...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from ._server import FakeRealtimeServer
+
+__all__ = ["fake_realtime", "fake_realtime_url"]
+
+_CALL_PASSED = pytest.StashKey[bool]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "fake_realtime(strict=True, **options): configure the fake_realtime fixture; "
+        "strict=False allows scripted steps the test never used; other options go to "
+        "FakeRealtimeServer(...).",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_PASSED] = report.passed
+    return report
+
+
+@pytest.fixture
+def fake_realtime(request: pytest.FixtureRequest) -> Iterator[FakeRealtimeServer]:
+    """A fresh fake Realtime server, checked at teardown (see the module's documentation)."""
+    marker = request.node.get_closest_marker("fake_realtime")
+    options: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+    strict = bool(options.pop("strict", True))
+    fake = FakeRealtimeServer(**options)
+    yield fake
+    fake.check(strict=strict and request.node.stash.get(_CALL_PASSED, False))
+
+
+@pytest.fixture
+async def fake_realtime_url(
+    fake_realtime: FakeRealtimeServer, anyio_backend: Any
+) -> AsyncIterator[str]:
+    """The ``fake_realtime`` server, served on 127.0.0.1: ``ws://127.0.0.1:<port>/v1/realtime``.
+
+    For the official SDK: ``AsyncOpenAI(websocket_base_url=url.removesuffix("/realtime"))``.
+    """
+    async with fake_realtime.serve() as url:
+        yield url

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,7 @@ async def wire(request: pytest.FixtureRequest) -> AsyncIterator[Wire]:
     if kind == "memory":
         wire.transport = MemoryTransport(wire.serve_socket)
         yield wire
+        fake.check()  # server-side failures surface in the test
     elif kind == "httpx_ws":
         from fakes._serve import serve
         from realtime.transports import HttpxWsTransport
@@ -90,7 +91,49 @@ async def wire(request: pytest.FixtureRequest) -> AsyncIterator[Wire]:
                 wire.transport = transport
                 wire.url = url
                 yield wire
+            fake.check()
         finally:
             await transport.aclose()
     else:  # pragma: no cover
         raise AssertionError(f"unknown transport {kind}")
+
+
+# -- proof of fidelity: every event any fake sent validates against the official types ---------
+
+_COVERED: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _validate_fake_events(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every server event a FakeRealtimeServer sent during the test must validate strictly
+    against ``openai.types.realtime.RealtimeServerEvent``; the test fails otherwise."""
+    from tests.fidelity import validate_server_event
+
+    fakes: list[FakeRealtimeServer] = []
+    original = FakeRealtimeServer.__init__
+
+    def tracking_init(self: FakeRealtimeServer, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        fakes.append(self)
+
+    monkeypatch.setattr(FakeRealtimeServer, "__init__", tracking_init)
+    yield
+    for fake in fakes:
+        for event in fake.sent:
+            validate_server_event(event)
+            _COVERED.add(event["type"])
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _COVERED:
+        return
+    from tests.fidelity import ALL_SERVER_EVENT_TYPES
+
+    missing = sorted(ALL_SERVER_EVENT_TYPES - _COVERED)
+    terminalreporter.section("fake Realtime server: server event coverage")
+    terminalreporter.write_line(
+        f"{len(_COVERED & ALL_SERVER_EVENT_TYPES)} of {len(ALL_SERVER_EVENT_TYPES)} server "
+        "event types emitted by the fake and validated against the official types."
+    )
+    if missing:
+        terminalreporter.write_line("not covered: " + ", ".join(missing))

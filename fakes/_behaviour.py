@@ -1,0 +1,437 @@
+"""The fake's default answer to each client event, as the real service behaves (protocol notes,
+recordings). One :class:`Behaviour` per connection; it owns no I/O, only state and decisions,
+and sends through its connection."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ._audio import MIN_COMMIT_MS, VadEvent, bytes_per_ms, decode_base64_audio
+from ._conversation import check_content_index, normalize_item
+from ._errors import ClientError
+from ._responses import ResponseRun, default_reply, parse_response_params, text_chunks
+from ._script import FunctionCallReply, TranscriptionFailure
+from ._session import apply_session_update, check_keys, expect_int, expect_str, invalid_value
+
+if TYPE_CHECKING:
+    from ._server import FakeConnection
+
+__all__ = ["CLIENT_EVENT_FIELDS", "DEFAULT_TRANSCRIPT", "Behaviour"]
+
+DEFAULT_TRANSCRIPT = "Hello."
+
+# The fields each client event may carry (besides ``type`` and ``event_id``).
+CLIENT_EVENT_FIELDS: dict[str, frozenset[str]] = {
+    "session.update": frozenset({"session"}),
+    "conversation.item.create": frozenset({"item", "previous_item_id"}),
+    "conversation.item.retrieve": frozenset({"item_id"}),
+    "conversation.item.delete": frozenset({"item_id"}),
+    "conversation.item.truncate": frozenset({"item_id", "content_index", "audio_end_ms"}),
+    "input_audio_buffer.append": frozenset({"audio"}),
+    "input_audio_buffer.commit": frozenset(),
+    "input_audio_buffer.clear": frozenset(),
+    "output_audio_buffer.clear": frozenset(),
+    "response.create": frozenset({"response"}),
+    "response.cancel": frozenset({"response_id"}),
+}
+
+
+class Behaviour:
+    """Default handling of client events for one connection."""
+
+    def __init__(self, connection: FakeConnection) -> None:
+        self.conn = connection
+        self.server = connection.server
+        self._routes: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+            "session.update": self.session_update,
+            "conversation.item.create": self.item_create,
+            "conversation.item.retrieve": self.item_retrieve,
+            "conversation.item.delete": self.item_delete,
+            "conversation.item.truncate": self.item_truncate,
+            "input_audio_buffer.append": self.audio_append,
+            "input_audio_buffer.commit": self.audio_commit,
+            "input_audio_buffer.clear": self.audio_clear,
+            "output_audio_buffer.clear": self.output_audio_clear,
+            "response.create": self.response_create,
+            "response.cancel": self.response_cancel,
+        }
+        self.pending_item_id: str | None = None  # the item id VAD gave the speech in progress
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @property
+    def fmt(self) -> dict[str, Any]:
+        fmt: dict[str, Any] = self.conn.session["audio"]["input"]["format"]
+        return fmt
+
+    @property
+    def vad(self) -> dict[str, Any] | None:
+        detection: dict[str, Any] | None = self.conn.session["audio"]["input"]["turn_detection"]
+        return detection
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.conn.send_event(event)
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    async def dispatch(self, event: dict[str, Any]) -> None:
+        """Answer ``event`` as the real service would; a refusal becomes an ``error`` event."""
+        client_id = event.get("event_id")
+        try:
+            if client_id is not None and not isinstance(client_id, str):
+                client_id = None
+                raise ClientError(
+                    "invalid_type",
+                    "Invalid type for 'event_id': expected a string.",
+                    param="event_id",
+                )
+            kind = event["type"]
+            if kind not in self._routes:
+                raise invalid_value("type", kind, list(self._routes))
+            check_keys(event, {"type", "event_id", *CLIENT_EVENT_FIELDS[kind]}, "")
+            await self._routes[kind](event)
+        except ClientError as refusal:
+            await self.send(refusal.event(client_id))
+
+    # -- session -----------------------------------------------------------------------------
+
+    async def session_update(self, event: dict[str, Any]) -> None:
+        if "session" not in event:
+            raise ClientError(
+                "missing_required_parameter",
+                "Missing required parameter: 'session'.",
+                param="session",
+            )
+        self.conn.session = apply_session_update(self.conn.session, event["session"])
+        await self.send({"type": "session.updated", "session": self.conn.session})
+
+    # -- conversation items ------------------------------------------------------------------
+
+    async def item_create(self, event: dict[str, Any]) -> None:
+        if "item" not in event:
+            raise ClientError(
+                "missing_required_parameter", "Missing required parameter: 'item'.", param="item"
+            )
+        item = normalize_item(event["item"], self.conn.ids.item)
+        previous = event.get("previous_item_id")
+        if previous is not None:
+            expect_str(previous, "previous_item_id")
+        conversation = self.conn.conversation
+        previous_id = conversation.insert(item, previous)
+        for part in item.get("content") or []:
+            if part.get("type") == "input_audio" and "audio" in part:
+                pcm = decode_base64_audio(part["audio"], "item.content.audio")
+                conversation.audio_ms[item["id"]] = len(pcm) // bytes_per_ms(self.fmt)
+        await self.send(
+            {"type": "conversation.item.added", "previous_item_id": previous_id, "item": item}
+        )
+        await self.send(
+            {"type": "conversation.item.done", "previous_item_id": previous_id, "item": item}
+        )
+
+    async def item_retrieve(self, event: dict[str, Any]) -> None:
+        item = self.conn.conversation.require(
+            event.get("item_id"), "item_retrieve_invalid_item_id", "retrieving"
+        )
+        await self.send({"type": "conversation.item.retrieved", "item": item})
+
+    async def item_delete(self, event: dict[str, Any]) -> None:
+        item = self.conn.conversation.require(
+            event.get("item_id"), "item_delete_invalid_item_id", "deleting"
+        )
+        self.conn.conversation.delete(item["id"])
+        await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
+
+    async def item_truncate(self, event: dict[str, Any]) -> None:
+        conversation = self.conn.conversation
+        item = conversation.require(
+            event.get("item_id"), "item_truncate_invalid_item_id", "truncating"
+        )
+        if item.get("type") != "message" or item.get("role") != "assistant":
+            raise ClientError(
+                "invalid_value",
+                "Only assistant messages with audio can be truncated.",
+                param="item_id",
+            )
+        part = check_content_index(item, event.get("content_index"))
+        if part.get("type") != "output_audio":
+            raise ClientError(
+                "invalid_value",
+                "The content part at 'content_index' is not audio.",
+                param="content_index",
+            )
+        audio_end_ms = expect_int(event.get("audio_end_ms"), "audio_end_ms", 0)
+        duration = conversation.audio_ms.get(item["id"], 0)
+        if audio_end_ms > duration:
+            raise ClientError(
+                "invalid_value",
+                f"Audio content of {duration}ms is shorter than {audio_end_ms}ms.",
+                param="audio_end_ms",
+            )
+        # As the service does: the audio is cut, and the now-unreliable transcript dropped.
+        conversation.audio_ms[item["id"]] = audio_end_ms
+        part["transcript"] = ""
+        await self.send(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item["id"],
+                "content_index": event["content_index"],
+                "audio_end_ms": audio_end_ms,
+            }
+        )
+
+    # -- input audio -------------------------------------------------------------------------
+
+    async def audio_append(self, event: dict[str, Any]) -> None:
+        if "audio" not in event:
+            raise ClientError(
+                "missing_required_parameter", "Missing required parameter: 'audio'.", param="audio"
+            )
+        pcm = decode_base64_audio(event["audio"])
+        audio = self.conn.audio
+        for seen in audio.append(pcm, self.fmt, self.vad):
+            await self._on_vad(seen)
+        await self._check_idle_timeout()
+
+    async def _on_vad(self, seen: VadEvent) -> None:
+        vad = self.vad or {}
+        if seen.kind == "started":
+            self.pending_item_id = self.conn.ids.item()
+            await self.send(
+                {
+                    "type": "input_audio_buffer.speech_started",
+                    "audio_start_ms": seen.ms,
+                    "item_id": self.pending_item_id,
+                }
+            )
+            active = self.conn.active_response
+            if active is not None and vad.get("interrupt_response", True):
+                active.cancel("turn_detected")
+            return
+        item_id = self.pending_item_id or self.conn.ids.item()
+        self.pending_item_id = None
+        await self.send(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": seen.ms,
+                "item_id": item_id,
+            }
+        )
+        self.conn.audio.idle_since_ms = seen.ms
+        await self._commit(item_id, seen.ms, auto_response=vad.get("create_response", True))
+
+    async def _check_idle_timeout(self) -> None:
+        vad = self.vad
+        audio = self.conn.audio
+        if (
+            vad is None
+            or vad.get("type") != "server_vad"
+            or vad.get("idle_timeout_ms") is None
+            or audio.speaking
+            or self.conn.active_response is not None
+        ):
+            return
+        now_ms = audio.stream_ms(self.fmt)
+        if now_ms - audio.idle_since_ms < vad["idle_timeout_ms"]:
+            return
+        item_id = self.conn.ids.item()
+        await self.send(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "audio_start_ms": audio.idle_since_ms,
+                "audio_end_ms": now_ms,
+                "item_id": item_id,
+            }
+        )
+        audio.idle_since_ms = now_ms
+        await self._commit(item_id, now_ms, auto_response=vad.get("create_response", True))
+
+    async def audio_commit(self, event: dict[str, Any]) -> None:
+        buffered = self.conn.audio.buffered_ms(self.fmt)
+        if buffered < MIN_COMMIT_MS:
+            raise ClientError(
+                "input_audio_buffer_commit_empty",
+                "Error committing input audio buffer: buffer too small. Expected at least "
+                f"{MIN_COMMIT_MS}ms of audio, but buffer only has {buffered:.2f}ms of audio.",
+            )
+        item_id = self.pending_item_id or self.conn.ids.item()
+        self.pending_item_id = None
+        self.conn.audio.speaking = False
+        await self._commit(item_id, None, auto_response=False)
+
+    async def _commit(self, item_id: str, end_ms: int | None, *, auto_response: bool) -> None:
+        """Commit the buffer (up to ``end_ms``) as a user audio item; transcribe; respond."""
+        conn = self.conn
+        pcm = conn.audio.take(end_ms, self.fmt)
+        duration_ms = len(pcm) // bytes_per_ms(self.fmt)
+        previous = conn.conversation.last_id
+        await self.send(
+            {
+                "type": "input_audio_buffer.committed",
+                "previous_item_id": previous,
+                "item_id": item_id,
+            }
+        )
+        if conn.session["type"] == "transcription":
+            await self._send_all(self._transcription(item_id, duration_ms, None))
+            return
+        item = {
+            "id": item_id,
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        conn.conversation.insert(item)
+        conn.conversation.audio_ms[item_id] = duration_ms
+        await self.send(
+            {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
+        )
+        await self.send(
+            {"type": "conversation.item.done", "previous_item_id": previous, "item": item}
+        )
+        transcription = self._transcription(item_id, duration_ms, item)
+        if auto_response and conn.active_response is None:
+            # As recorded: transcription events follow response.created.
+            await self.start_response({"type": "response.create"}, before_output=transcription)
+        else:
+            await self._send_all(transcription)
+
+    def _transcription(
+        self, item_id: str, duration_ms: int, item: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        """The transcription events for a committed item (none if transcription is off)."""
+        config = self.conn.session["audio"]["input"].get("transcription")
+        if config is None:
+            return []
+        step = self.server.script.next_transcript()
+        if isinstance(step, TranscriptionFailure):
+            return [
+                {
+                    "type": "conversation.item.input_audio_transcription.failed",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "error": {
+                        "type": "transcription_error",
+                        "code": step.code,
+                        "message": step.message,
+                        "param": None,
+                    },
+                }
+            ]
+        text = step.text if step is not None else DEFAULT_TRANSCRIPT
+        if item is not None:
+            item["content"][0]["transcript"] = text
+        seconds = round(duration_ms / 1000, 3)
+        events: list[dict[str, Any]] = []
+        if "diarize" in str(config.get("model", "")):
+            events.append(
+                {
+                    "type": "conversation.item.input_audio_transcription.segment",
+                    "id": self.conn.ids.segment(),
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "text": text,
+                    "speaker": "A",
+                    "start": 0.0,
+                    "end": float(seconds),
+                }
+            )
+        else:
+            events += [
+                {
+                    "type": "conversation.item.input_audio_transcription.delta",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "delta": chunk,
+                }
+                for chunk in text_chunks(text)
+            ]
+        events.append(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": text,
+                "usage": {"type": "duration", "seconds": math.ceil(seconds)},
+            }
+        )
+        return events
+
+    async def _send_all(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            await self.send(event)
+
+    async def audio_clear(self, event: dict[str, Any]) -> None:
+        self.conn.audio.clear(self.fmt)
+        self.pending_item_id = None
+        await self.send({"type": "input_audio_buffer.cleared"})
+
+    async def output_audio_clear(self, event: dict[str, Any]) -> None:
+        # The output audio buffer exists only on WebRTC and SIP connections; over WebSocket
+        # the client buffers audio itself. The exact refusal is not documented: assumed here.
+        raise ClientError(
+            "invalid_value",
+            "output_audio_buffer.clear is only supported for WebRTC and SIP connections.",
+            param="type",
+        )
+
+    # -- responses ---------------------------------------------------------------------------
+
+    async def response_create(self, event: dict[str, Any]) -> None:
+        await self.start_response(event)
+
+    async def start_response(
+        self, event: dict[str, Any], before_output: list[dict[str, Any]] | None = None
+    ) -> ResponseRun:
+        conn = self.conn
+        if conn.session["type"] == "transcription":
+            raise ClientError(
+                "invalid_value",
+                "Responses are not supported in transcription sessions.",
+                param="type",
+            )
+        params = parse_response_params(
+            event.get("response"), conn.session, conn.conversation, conn.ids
+        )
+        active = conn.active_response
+        if params.in_conversation and active is not None:
+            raise ClientError(
+                "conversation_already_has_active_response",
+                f"Conversation already has an active response in progress: {active.id}. "
+                "Wait until the response is finished before creating a new one.",
+            )
+        reply = self.server.script.next_reply()
+        if reply is None:
+            context = (
+                params.input_items if params.input_items is not None else conn.conversation.items
+            )
+            reply = default_reply(context)
+        elif isinstance(reply, FunctionCallReply):
+            names = [t.get("name") for t in params.tools if t.get("type") == "function"]
+            assert reply.name in names, (
+                f"the script says {reply.describe()}, but the app declared no function tool "
+                f"named {reply.name!r} (declared: {names}); the real model could not call it"
+            )
+        run = ResponseRun(
+            conn, params, reply, pacing=self.server.pacing, before_output=before_output
+        )
+        conn.start_run(run)
+        return run
+
+    async def response_cancel(self, event: dict[str, Any]) -> None:
+        conn = self.conn
+        response_id = event.get("response_id")
+        if response_id is not None:
+            expect_str(response_id, "response_id")
+            target = next((r for r in conn.runs if r.id == response_id), None)
+        else:
+            target = conn.active_response
+        if target is None:
+            raise ClientError(
+                "response_cancel_not_active",
+                "Cancellation failed: no active response found.",
+            )
+        target.cancel("client_cancelled")

@@ -1,0 +1,199 @@
+"""The conversation: an ordered list of items, as the real service keeps it per session.
+
+Items are stored the way the service echoes them (``conversation.item.added``/``.done``):
+with an ``id``, a ``status``, and for messages the content parts as given.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from ._errors import ClientError
+from ._session import (
+    check_keys,
+    expect_choice,
+    expect_object,
+    expect_str,
+    invalid_type,
+    invalid_value,
+    missing_parameter,
+)
+
+__all__ = ["Conversation", "normalize_item"]
+
+_CONTENT_BY_ROLE = {
+    "user": ["input_text", "input_audio", "input_image"],
+    "system": ["input_text"],
+    "assistant": ["output_text", "output_audio"],
+}
+
+
+def _normalize_part(part: object, param: str, role: str) -> dict[str, Any]:
+    given = expect_object(part, param)
+    kind = expect_choice(given.get("type"), f"{param}.type", _CONTENT_BY_ROLE[role])
+    if kind in ("input_text", "output_text"):
+        check_keys(given, {"type", "text"}, param)
+        return {"type": kind, "text": expect_str(given.get("text", ""), f"{param}.text")}
+    if kind == "input_audio":
+        check_keys(given, {"type", "audio", "transcript"}, param)
+        out: dict[str, Any] = {"type": kind}
+        if "audio" in given:
+            out["audio"] = expect_str(given["audio"], f"{param}.audio")
+        out["transcript"] = expect_str(
+            given.get("transcript"), f"{param}.transcript", nullable=True
+        )
+        return out
+    if kind == "output_audio":
+        check_keys(given, {"type", "audio", "transcript", "format"}, param)
+        out = {"type": kind}
+        if "audio" in given:
+            out["audio"] = expect_str(given["audio"], f"{param}.audio")
+        out["transcript"] = expect_str(
+            given.get("transcript"), f"{param}.transcript", nullable=True
+        )
+        return out
+    # input_image
+    check_keys(given, {"type", "image_url", "detail"}, param)
+    return dict(given)
+
+
+def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") -> dict[str, Any]:
+    """Validate a client-given item and return it as the service stores it.
+
+    Raises:
+        ClientError: The item is not one the service accepts.
+    """
+    item = expect_object(raw, param)
+    if "type" not in item:
+        raise missing_parameter(f"{param}.type")
+    kind = expect_choice(
+        item["type"], f"{param}.type", ["message", "function_call", "function_call_output"]
+    )
+    item_id = item.get("id")
+    if item_id is not None:
+        expect_str(item_id, f"{param}.id")
+    out: dict[str, Any] = {"id": item_id or new_id(), "type": kind}
+    if kind == "message":
+        check_keys(item, {"id", "type", "object", "status", "role", "content"}, param)
+        if "role" not in item:
+            raise missing_parameter(f"{param}.role")
+        role = expect_choice(item["role"], f"{param}.role", ["user", "system", "assistant"])
+        content = item.get("content")
+        if content is None:
+            raise missing_parameter(f"{param}.content")
+        if not isinstance(content, list):
+            raise invalid_type(f"{param}.content", "an array", content)
+        out["status"] = "completed"
+        out["role"] = role
+        out["content"] = [
+            _normalize_part(part, f"{param}.content[{i}]", role) for i, part in enumerate(content)
+        ]
+    elif kind == "function_call":
+        check_keys(item, {"id", "type", "object", "status", "name", "call_id", "arguments"}, param)
+        for key in ("name", "arguments"):
+            if key not in item:
+                raise missing_parameter(f"{param}.{key}")
+        out["status"] = "completed"
+        out["name"] = expect_str(item["name"], f"{param}.name")
+        out["call_id"] = expect_str(item.get("call_id", ""), f"{param}.call_id")
+        out["arguments"] = expect_str(item["arguments"], f"{param}.arguments")
+    else:
+        check_keys(item, {"id", "type", "object", "status", "call_id", "output"}, param)
+        for key in ("call_id", "output"):
+            if key not in item:
+                raise missing_parameter(f"{param}.{key}")
+        out["call_id"] = expect_str(item["call_id"], f"{param}.call_id")
+        out["output"] = expect_str(item["output"], f"{param}.output")
+    return out
+
+
+class Conversation:
+    """The items of one session's default conversation, in order."""
+
+    def __init__(self, conversation_id: str) -> None:
+        self.id = conversation_id
+        self.items: list[dict[str, Any]] = []
+        # Milliseconds of audio per item id (assistant replies, committed user audio).
+        self.audio_ms: dict[str, int] = {}
+
+    @property
+    def last_id(self) -> str | None:
+        return self.items[-1]["id"] if self.items else None
+
+    def index(self, item_id: str) -> int | None:
+        for i, item in enumerate(self.items):
+            if item["id"] == item_id:
+                return i
+        return None
+
+    def get(self, item_id: str) -> dict[str, Any] | None:
+        i = self.index(item_id)
+        return None if i is None else self.items[i]
+
+    def previous_id(self, item_id: str) -> str | None:
+        i = self.index(item_id)
+        return None if not i else self.items[i - 1]["id"]
+
+    def insert(self, item: dict[str, Any], previous_item_id: str | None = None) -> str | None:
+        """Add ``item`` after ``previous_item_id`` (at the end when ``None``, first for
+        ``"root"``); return the id of the item now before it.
+
+        Raises:
+            ClientError: The id is taken, or ``previous_item_id`` is not in the conversation.
+        """
+        if self.index(item["id"]) is not None:
+            raise ClientError(
+                "item_id_already_exists",  # assumed code; the message follows the service's style
+                f"Item with id '{item['id']}' already exists.",
+                param="item.id",
+            )
+        if previous_item_id is None:
+            position = len(self.items)
+        elif previous_item_id == "root":
+            position = 0
+        else:
+            found = self.index(previous_item_id)
+            if found is None:
+                raise ClientError(
+                    "invalid_value",
+                    f"Invalid 'previous_item_id': no item with id '{previous_item_id}'.",
+                    param="previous_item_id",
+                )
+            position = found + 1
+        self.items.insert(position, item)
+        return self.items[position - 1]["id"] if position else None
+
+    def require(self, item_id: object, code: str, verb: str) -> dict[str, Any]:
+        """The item with ``item_id``, or the service's error for an unknown id."""
+        if not isinstance(item_id, str):
+            raise invalid_type("item_id", "a string", item_id)
+        item = self.get(item_id)
+        if item is None:
+            raise ClientError(
+                code,
+                f"Error {verb} item: the item with id '{item_id}' does not exist.",
+                param="item_id",
+            )
+        return item
+
+    def delete(self, item_id: str) -> None:
+        i = self.index(item_id)
+        if i is not None:
+            del self.items[i]
+        self.audio_ms.pop(item_id, None)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.items)
+
+
+def check_content_index(item: dict[str, Any], content_index: object) -> dict[str, Any]:
+    """The content part at ``content_index`` of a message item, or an error."""
+    if isinstance(content_index, bool) or not isinstance(content_index, int):
+        raise invalid_type("content_index", "an integer", content_index)
+    content = item.get("content") or []
+    if not 0 <= content_index < len(content):
+        raise invalid_value("content_index", content_index)
+    part: dict[str, Any] = content[content_index]
+    return part

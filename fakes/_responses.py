@@ -1,0 +1,589 @@
+"""Responses: ``response.create`` parameters, the default reply, and streaming one response's
+events in the order the real service sends them (see the recordings), with cancellation.
+
+One :class:`ResponseRun` streams one response, in a task of its connection, so the connection
+keeps receiving (``response.cancel`` stops a running response with status ``cancelled``).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anyio
+
+from ._audio import bytes_per_ms, pcm16_tone
+from ._conversation import Conversation, normalize_item
+from ._errors import ClientError
+from ._ids import IdFactory
+from ._script import AudioReply, FunctionCallReply, Reply, TextReply
+from ._session import (
+    check_audio_format,
+    check_keys,
+    check_max_output_tokens,
+    check_output_modalities,
+    check_tool_choice,
+    check_tools,
+    check_voice,
+    expect_choice,
+    expect_object,
+    expect_str,
+    invalid_type,
+)
+
+__all__ = [
+    "DEFAULT_TEXT",
+    "Pacing",
+    "ResponseHost",
+    "ResponseParams",
+    "ResponseRun",
+    "default_reply",
+    "parse_response_params",
+]
+
+DEFAULT_TEXT = "Hello from the fake Realtime server."
+AUDIO_CHUNK_MS = 100
+SYNTH_MS_PER_CHAR = 20
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How fast deltas go out.
+
+    Attributes:
+        delta_delay: Seconds to wait before each delta (0: as fast as possible).
+        realtime_audio: Wait, after each audio delta, as long as the audio it carried lasts.
+    """
+
+    delta_delay: float = 0.0
+    realtime_audio: bool = False
+
+
+class ResponseHost(Protocol):
+    """What a response needs from its connection."""
+
+    ids: IdFactory
+    session: dict[str, Any]
+    conversation: Conversation
+
+    async def send_event(self, event: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass
+class ResponseParams:
+    """A ``response.create``'s ``response`` object, validated, with the session's defaults."""
+
+    in_conversation: bool
+    input_items: list[dict[str, Any]] | None
+    output_modalities: list[str]
+    max_output_tokens: int | str
+    tools: list[dict[str, Any]]
+    tool_choice: Any
+    voice: Any
+    output_format: dict[str, Any]
+    metadata: dict[str, Any] | None
+
+
+def parse_response_params(
+    raw: object, session: dict[str, Any], conversation: Conversation, ids: IdFactory
+) -> ResponseParams:
+    """Validate ``response.create``'s ``response``; fill in what it leaves to the session."""
+    given = {} if raw is None else expect_object(raw, "response")
+    check_keys(
+        given,
+        {
+            "conversation",
+            "input",
+            "instructions",
+            "tools",
+            "tool_choice",
+            "output_modalities",
+            "max_output_tokens",
+            "metadata",
+            "audio",
+            "prompt",
+        },
+        "response",
+    )
+    in_conversation = True
+    if "conversation" in given:
+        value = given["conversation"]
+        if value is not None:
+            in_conversation = (
+                expect_choice(value, "response.conversation", ["auto", "none"]) == "auto"
+            )
+    input_items: list[dict[str, Any]] | None = None
+    if given.get("input") is not None:
+        raw_input = given["input"]
+        if not isinstance(raw_input, list):
+            raise invalid_type("response.input", "an array", raw_input)
+        input_items = []
+        for i, entry in enumerate(raw_input):
+            param = f"response.input[{i}]"
+            if isinstance(entry, dict) and entry.get("type") == "item_reference":
+                check_keys(entry, {"type", "id"}, param)
+                ref = conversation.get(str(expect_str(entry.get("id"), f"{param}.id")))
+                if ref is None:
+                    raise ClientError(
+                        "invalid_value",
+                        f"Invalid '{param}.id': no item with id '{entry.get('id')}'.",
+                        param=f"{param}.id",
+                    )
+                input_items.append(copy.deepcopy(ref))
+            else:
+                input_items.append(normalize_item(entry, ids.item, param))
+    if "instructions" in given:
+        expect_str(given["instructions"], "response.instructions")
+    if "prompt" in given and given["prompt"] is not None:
+        expect_object(given["prompt"], "response.prompt")
+    metadata = None
+    if given.get("metadata") is not None:
+        metadata = expect_object(given["metadata"], "response.metadata")
+        for key, value in metadata.items():
+            expect_str(value, f"response.metadata.{key}")
+    output = session.get("audio", {}).get("output", {})
+    voice = output.get("voice", "alloy")
+    fmt = output.get("format", {"type": "audio/pcm", "rate": 24000})
+    if "audio" in given:
+        audio = expect_object(given["audio"], "response.audio")
+        check_keys(audio, {"output"}, "response.audio")
+        out = expect_object(audio.get("output", {}), "response.audio.output")
+        check_keys(out, {"format", "voice"}, "response.audio.output")
+        if "voice" in out:
+            voice = check_voice(out["voice"], "response.audio.output.voice")
+        if "format" in out:
+            fmt = check_audio_format(out["format"], "response.audio.output.format")
+    return ResponseParams(
+        in_conversation=in_conversation,
+        input_items=input_items,
+        output_modalities=(
+            check_output_modalities(given["output_modalities"], "response.output_modalities")
+            if "output_modalities" in given
+            else list(session.get("output_modalities", ["audio"]))
+        ),
+        max_output_tokens=(
+            check_max_output_tokens(given["max_output_tokens"], "response.max_output_tokens")
+            if "max_output_tokens" in given
+            else session.get("max_output_tokens", "inf")
+        ),
+        tools=(
+            check_tools(given["tools"], "response.tools")
+            if "tools" in given
+            else list(session.get("tools") or [])
+        ),
+        tool_choice=(
+            check_tool_choice(given["tool_choice"], "response.tool_choice")
+            if "tool_choice" in given
+            else session.get("tool_choice", "auto")
+        ),
+        voice=voice,
+        output_format=fmt,
+        metadata=metadata,
+    )
+
+
+def _text_of(item: dict[str, Any]) -> str:
+    parts = []
+    for part in item.get("content") or []:
+        if part.get("type") in ("input_text", "output_text"):
+            parts.append(part.get("text") or "")
+        elif part.get("transcript"):
+            parts.append(part["transcript"])
+    return " ".join(p for p in parts if p)
+
+
+def default_reply(context: list[dict[str, Any]]) -> Reply:
+    """The reply when nothing is scripted: deterministic, derived from the last item.
+
+    - after a ``function_call_output``: ``"The tool returned: <output>"``;
+    - after a user message with text (or a transcript): ``"You said: <text>"``;
+    - otherwise :data:`DEFAULT_TEXT`.
+    """
+    last = context[-1] if context else None
+    if last is not None and last.get("type") == "function_call_output":
+        return TextReply(f"The tool returned: {last.get('output', '')}")
+    if last is not None and last.get("type") == "message" and last.get("role") == "user":
+        said = _text_of(last)
+        if said:
+            return TextReply(f"You said: {said}")
+    return TextReply(DEFAULT_TEXT)
+
+
+def text_chunks(text: str) -> list[str]:
+    """Split like the service's deltas: ``"Your name is"`` → ``["Your", " name", " is"]``."""
+    return re.findall(r"\s*\S+|\s+", text) or ([text] if text else [])
+
+
+def _tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+def _synth(text: str, fmt: dict[str, Any]) -> bytes:
+    """Deterministic stand-in speech: a quiet tone, 20 ms per character (min 100 ms)."""
+    ms = max(100, SYNTH_MS_PER_CHAR * len(text))
+    if fmt.get("type", "audio/pcm") == "audio/pcm":
+        return pcm16_tone(ms, amplitude=3000)
+    # G.711 silence for the 8 kHz formats.
+    return (b"\xff" if fmt["type"] == "audio/pcmu" else b"\xd5") * (8 * ms)
+
+
+class ResponseRun:
+    """One response, streamed by :meth:`run` in its own task."""
+
+    def __init__(
+        self,
+        host: ResponseHost,
+        params: ResponseParams,
+        reply: Reply,
+        *,
+        pacing: Pacing,
+        before_output: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.host = host
+        self.id = host.ids.response()
+        self.params = params
+        self.reply = reply
+        self.pacing = pacing
+        self.before_output = before_output or []
+        self.status = "in_progress"
+        self.status_details: dict[str, Any] | None = None
+        self.output: list[dict[str, Any]] = []
+        self.done = anyio.Event()
+        self._scope = anyio.CancelScope()
+        self._cancel_reason: str | None = None
+        self._open: dict[str, Any] | None = None
+        self._deltas = 0
+        self._usage_out_text = 0
+        self._usage_out_audio_ms = 0
+        self._item_status = "completed"
+
+    # -- control -----------------------------------------------------------------------------
+
+    def cancel(self, reason: str = "client_cancelled") -> None:
+        """Stop streaming; the run ends with ``response.done`` status ``cancelled``."""
+        if self._cancel_reason is None and not self.done.is_set():
+            self._cancel_reason = reason
+            self._scope.cancel()
+
+    @property
+    def in_conversation(self) -> bool:
+        return self.params.in_conversation
+
+    # -- event helpers -----------------------------------------------------------------------
+
+    async def _emit(self, event: dict[str, Any]) -> None:
+        await self.host.send_event(copy.deepcopy(event))
+
+    def _response(self) -> dict[str, Any]:
+        fmt = self.params.output_format
+        return {
+            "object": "realtime.response",
+            "id": self.id,
+            "status": self.status,
+            "status_details": self.status_details,
+            "output": copy.deepcopy(self.output),
+            "conversation_id": self.host.conversation.id if self.in_conversation else None,
+            "output_modalities": self.params.output_modalities,
+            "max_output_tokens": self.params.max_output_tokens,
+            "audio": {"output": {"format": fmt, "voice": self.params.voice}},
+            "usage": self.usage() if self.status != "in_progress" else None,
+            "metadata": self.params.metadata,
+        }
+
+    def _context(self) -> list[dict[str, Any]]:
+        if self.params.input_items is not None:
+            return self.params.input_items
+        return self.host.conversation.items
+
+    def usage(self) -> dict[str, Any]:
+        text_in = audio_in = 0
+        for item in self._context():
+            if item.get("id") in {o["id"] for o in self.output}:
+                continue
+            text_in += _tokens(_text_of(item) + item.get("output", "") + item.get("arguments", ""))
+            audio_in += math.ceil(self.host.conversation.audio_ms.get(item.get("id", ""), 0) / 100)
+        text_in += _tokens(str(self.host.session.get("instructions", "")))
+        audio_out = math.ceil(self._usage_out_audio_ms / 50)
+        total_in = text_in + audio_in
+        total_out = self._usage_out_text + audio_out
+        return {
+            "total_tokens": total_in + total_out,
+            "input_tokens": total_in,
+            "output_tokens": total_out,
+            "input_token_details": {
+                "text_tokens": text_in,
+                "audio_tokens": audio_in,
+                "image_tokens": 0,
+                "cached_tokens": 0,
+                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
+            },
+            "output_token_details": {
+                "text_tokens": self._usage_out_text,
+                "audio_tokens": audio_out,
+            },
+        }
+
+    async def _pace(self) -> None:
+        stall = self.reply.stall_after
+        if stall is not None and self._deltas >= stall:
+            await anyio.sleep_forever()
+        self._deltas += 1
+        if self.pacing.delta_delay > 0:
+            await anyio.sleep(self.pacing.delta_delay)
+        else:
+            # Let the connection receive (a response.cancel, say) between deltas.
+            await anyio.lowlevel.checkpoint()
+
+    async def _after_audio(self, audio_ms: int) -> None:
+        if self.pacing.realtime_audio and audio_ms:
+            await anyio.sleep(audio_ms / 1000)
+
+    def _ids(self, item: dict[str, Any], content: bool = True) -> dict[str, Any]:
+        ids: dict[str, Any] = {"response_id": self.id, "item_id": item["id"]}
+        ids["output_index"] = self._open["output_index"] if self._open else len(self.output) - 1
+        if content:
+            ids["content_index"] = 0
+        return ids
+
+    async def _add_item(self, item: dict[str, Any]) -> None:
+        self.output.append(item)
+        self._open = {"item": item, "output_index": len(self.output) - 1, "part": None}
+        await self._emit(
+            {
+                "type": "response.output_item.added",
+                "response_id": self.id,
+                "output_index": len(self.output) - 1,
+                "item": item,
+            }
+        )
+        if self.in_conversation:
+            previous = self.host.conversation.insert(item)
+            await self._emit(
+                {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
+            )
+
+    async def _finish_item(self, status: str) -> None:
+        assert self._open is not None
+        item = self._open["item"]
+        item["status"] = status
+        if self.in_conversation:
+            await self._emit(
+                {
+                    "type": "conversation.item.done",
+                    "previous_item_id": self.host.conversation.previous_id(item["id"]),
+                    "item": item,
+                }
+            )
+        await self._emit(
+            {
+                "type": "response.output_item.done",
+                "response_id": self.id,
+                "output_index": self._open["output_index"],
+                "item": item,
+            }
+        )
+        self._open = None
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stream the whole response: ``response.created`` ... ``response.done``."""
+        try:
+            await self._emit({"type": "response.created", "response": self._response()})
+            for event in self.before_output:
+                await self._emit(event)
+            with self._scope:
+                await self._stream()
+            if self._cancel_reason is not None:
+                await self._close_open()
+                self.status = "cancelled"
+                self.status_details = {"type": "cancelled", "reason": self._cancel_reason}
+            await self._emit({"type": "response.done", "response": self._response()})
+        finally:
+            self.done.set()
+
+    async def _stream(self) -> None:
+        reply = self.reply
+        if isinstance(reply, FunctionCallReply):
+            await self._stream_function_call(reply)
+            return
+        if isinstance(reply, AudioReply):
+            await self._stream_audio(reply.pcm, reply.transcript)
+            return
+        text = reply.text
+        limit = self.params.max_output_tokens
+        truncated = isinstance(limit, int) and _tokens(text) > limit
+        if truncated:
+            assert isinstance(limit, int)
+            text = text[: limit * 4]
+            self._item_status = "incomplete"
+        if self.params.output_modalities == ["audio"]:
+            await self._stream_audio(_synth(text, self.params.output_format), text)
+        else:
+            await self._stream_text(text)
+        if truncated:
+            self.status = "incomplete"
+            self.status_details = {"type": "incomplete", "reason": "max_output_tokens"}
+        else:
+            self.status = "completed"
+
+    async def _stream_text(self, text: str) -> None:
+        item: dict[str, Any] = {
+            "id": self.host.ids.item(),
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        await self._add_item(item)
+        assert self._open is not None
+        self._open.update(part="text", text="")
+        await self._emit(
+            {
+                "type": "response.content_part.added",
+                **self._ids(item),
+                "part": {"type": "text", "text": ""},
+            }
+        )
+        for chunk in text_chunks(text):
+            await self._pace()
+            self._open["text"] += chunk
+            self._usage_out_text += _tokens(chunk)
+            await self._emit(
+                {"type": "response.output_text.delta", **self._ids(item), "delta": chunk}
+            )
+        await self._close_open(final=True)
+
+    async def _stream_audio(self, pcm: bytes, transcript: str) -> None:
+        item: dict[str, Any] = {
+            "id": self.host.ids.item(),
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        await self._add_item(item)
+        assert self._open is not None
+        self._open.update(part="audio", transcript="", audio_ms=0)
+        await self._emit(
+            {
+                "type": "response.content_part.added",
+                **self._ids(item),
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
+        per_ms = bytes_per_ms(self.params.output_format)
+        size = per_ms * AUDIO_CHUNK_MS
+        audio_chunks = [pcm[i : i + size] for i in range(0, len(pcm), size)]
+        words = text_chunks(transcript)
+        for i in range(max(len(audio_chunks), len(words))):
+            if i < len(words):
+                await self._pace()
+                self._open["transcript"] += words[i]
+                self._usage_out_text += _tokens(words[i])
+                await self._emit(
+                    {
+                        "type": "response.output_audio_transcript.delta",
+                        **self._ids(item),
+                        "delta": words[i],
+                    }
+                )
+            if i < len(audio_chunks):
+                await self._pace()
+                chunk_ms = len(audio_chunks[i]) // per_ms
+                self._open["audio_ms"] += chunk_ms
+                self._usage_out_audio_ms += chunk_ms
+                self.host.conversation.audio_ms[item["id"]] = self._open["audio_ms"]
+                await self._emit(
+                    {
+                        "type": "response.output_audio.delta",
+                        **self._ids(item),
+                        "delta": base64.b64encode(audio_chunks[i]).decode("ascii"),
+                    }
+                )
+                await self._after_audio(chunk_ms)
+        await self._close_open(final=True)
+
+    async def _stream_function_call(self, reply: FunctionCallReply) -> None:
+        call_id = reply.call_id or self.host.ids.call()
+        item: dict[str, Any] = {
+            "id": self.host.ids.item(),
+            "type": "function_call",
+            "status": "in_progress",
+            "name": reply.name,
+            "call_id": call_id,
+            "arguments": "",
+        }
+        await self._add_item(item)
+        assert self._open is not None
+        self._open.update(part="function")
+        for chunk in _argument_chunks(reply.arguments):
+            await self._pace()
+            item["arguments"] += chunk
+            self._usage_out_text += _tokens(chunk)
+            await self._emit(
+                {
+                    "type": "response.function_call_arguments.delta",
+                    **self._ids(item, content=False),
+                    "call_id": call_id,
+                    "delta": chunk,
+                }
+            )
+        await self._close_open(final=True)
+        self.status = "completed"
+
+    async def _close_open(self, final: bool = False) -> None:
+        """End the open content part and item: completed, or incomplete when cut short."""
+        if self._open is None:
+            return
+        item = self._open["item"]
+        part = self._open["part"]
+        if part == "text":
+            text = self._open["text"]
+            await self._emit({"type": "response.output_text.done", **self._ids(item), "text": text})
+            await self._emit(
+                {
+                    "type": "response.content_part.done",
+                    **self._ids(item),
+                    "part": {"type": "text", "text": text},
+                }
+            )
+            item["content"] = [{"type": "output_text", "text": text}]
+        elif part == "audio":
+            transcript = self._open["transcript"]
+            await self._emit({"type": "response.output_audio.done", **self._ids(item)})
+            await self._emit(
+                {
+                    "type": "response.output_audio_transcript.done",
+                    **self._ids(item),
+                    "transcript": transcript,
+                }
+            )
+            await self._emit(
+                {
+                    "type": "response.content_part.done",
+                    **self._ids(item),
+                    "part": {"type": "audio", "transcript": transcript},
+                }
+            )
+            item["content"] = [{"type": "output_audio", "transcript": transcript}]
+        elif part == "function":
+            await self._emit(
+                {
+                    "type": "response.function_call_arguments.done",
+                    **self._ids(item, content=False),
+                    "call_id": item["call_id"],
+                    "name": item["name"],
+                    "arguments": item["arguments"],
+                }
+            )
+        await self._finish_item(self._item_status if final else "incomplete")
+
+
+def _argument_chunks(arguments: str) -> list[str]:
+    """Argument deltas of a few characters, like the service's."""
+    return [arguments[i : i + 8] for i in range(0, len(arguments), 8)] or [""]

@@ -1,0 +1,105 @@
+"""A bare client for the fake's tests: raw JSON frames over the memory transport, no parsing
+beyond ``json.loads``, so the fake is tested on the wire, independently of the core client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from fakes import FakeRealtimeServer
+from realtime import ConnectRequest
+from realtime.transports import Channel, Close, MemoryTransport
+
+DEFAULT_HEADERS = (("Authorization", "Bearer sk-test"),)
+
+
+class Client:
+    """One connection: ``send`` events, ``recv`` the next, ``until`` a type."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.frames: list[str] = []
+        self.events: list[dict[str, Any]] = []
+        self.close: Close | None = None
+
+    async def send(self, event: dict[str, Any] | str | bytes) -> None:
+        if isinstance(event, bytes):
+            await self.channel.send_bytes(event)
+        else:
+            await self.channel.send_text(event if isinstance(event, str) else json.dumps(event))
+
+    async def recv(self) -> dict[str, Any]:
+        """The next server event; ``AssertionError`` if the connection closes instead."""
+        with anyio.fail_after(5):
+            message = await self.channel.receive()
+        if isinstance(message, Close):
+            self.close = message
+            raise AssertionError(f"connection closed: {message}")
+        assert isinstance(message, str)
+        self.frames.append(message)
+        event: dict[str, Any] = json.loads(message)
+        self.events.append(event)
+        return event
+
+    async def until(self, event_type: str) -> list[dict[str, Any]]:
+        """Events up to and including the first of ``event_type``."""
+        seen = []
+        while True:
+            event = await self.recv()
+            seen.append(event)
+            if event["type"] == event_type:
+                return seen
+
+    async def closed(self) -> Close:
+        """Read until the connection ends; return the close."""
+        with anyio.fail_after(5):
+            while True:
+                message = await self.channel.receive()
+                if isinstance(message, Close):
+                    self.close = message
+                    return message
+                assert isinstance(message, str)
+                self.frames.append(message)
+                self.events.append(json.loads(message))
+
+
+@asynccontextmanager
+async def connect(
+    fake: FakeRealtimeServer,
+    *,
+    query: str = "model=gpt-realtime",
+    path: str = "/v1/realtime",
+    headers: Sequence[tuple[str, str]] = DEFAULT_HEADERS,
+    created: bool = True,
+) -> AsyncIterator[Client]:
+    """Connect to ``fake`` in memory; by default, consume ``session.created`` first."""
+    url = f"wss://api.openai.com{path}" + (f"?{query}" if query else "")
+    request = ConnectRequest(url=url, headers=tuple(headers))
+    async with MemoryTransport(fake).connect(request) as channel:
+        client = Client(channel)
+        if created:
+            event = await client.recv()
+            assert event["type"] == "session.created", event
+        yield client
+        if client.close is None:
+            await channel.send_close(1000, "")
+
+
+def user_text(text: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+        **extra,
+    }
+
+
+def types(events: list[dict[str, Any]]) -> list[str]:
+    return [event["type"] for event in events]

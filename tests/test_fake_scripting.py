@@ -1,0 +1,238 @@
+"""Scripting (handlers, strictness), faults, inspection, and server-side failures surfacing in
+the test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+import realtime
+from fakes import FakeConnection, FakeRealtimeServer
+from realtime.transports import MemoryTransport
+from tests.fake_client import connect, types, user_text
+
+
+async def test_on_handler_replaces_the_default_and_can_keep_it() -> None:
+    fake = FakeRealtimeServer()
+    seen: list[str] = []
+
+    @fake.on("conversation.item.create")
+    async def log_and_default(event: dict[str, Any], conn: FakeConnection) -> None:
+        seen.append(event["item"]["content"][0]["text"])
+        await conn.handle_default(event)
+
+    def custom_reply(event: dict[str, Any], conn: FakeConnection) -> None:
+        seen.append("sync handler")
+
+    fake.on("input_audio_buffer.clear", custom_reply)
+
+    async def answer(event: dict[str, Any], conn: FakeConnection) -> None:
+        await conn.send_event(
+            {
+                "type": "conversation.created",
+                "conversation": {"id": "conv_1", "object": "realtime.conversation"},
+            }
+        )
+
+    fake.on("response.create", answer)
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send(user_text("hi"))
+            await client.until("conversation.item.done")
+            await client.send({"type": "input_audio_buffer.clear"})
+            await client.send({"type": "response.create"})
+            created = await client.recv()
+    assert seen == ["hi", "sync handler"]
+    assert created["type"] == "conversation.created"  # not cleared: the handler replaced it
+    assert [e["type"] for e in fake.received] == [
+        "conversation.item.create",
+        "input_audio_buffer.clear",
+        "response.create",
+    ]
+
+
+async def test_a_failing_handler_closes_1011_and_is_reraised() -> None:
+    fake = FakeRealtimeServer()
+
+    @fake.on("response.create")
+    def must_have_instructions(event: dict[str, Any], conn: FakeConnection) -> None:
+        assert "instructions" in event.get("response", {}), "the app forgot its instructions"
+
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send({"type": "response.create"})
+            close = await client.closed()
+    assert close.code == 1011
+    with pytest.raises(AssertionError, match="the app forgot its instructions"):
+        fake.check()
+
+
+async def _app_without_the_tool() -> None:
+    async with FakeRealtimeServer() as fake:
+        fake.reply_function_call("missing", {})
+        with anyio.fail_after(5):
+            async with connect(fake) as client:
+                await client.send({"type": "response.create"})
+                close = await client.closed()
+        assert close.code == 1011
+
+
+async def test_a_failure_is_reraised_from_async_with() -> None:
+    with pytest.raises(AssertionError, match="declared no function tool named 'missing'"):
+        await _app_without_the_tool()
+
+
+async def test_the_core_client_does_not_hang_on_a_server_failure() -> None:
+    fake = FakeRealtimeServer()
+    fake.on("response.create", lambda event, conn: 1 / 0)
+    config = realtime.ModelConfig(api_key="sk-test", url="wss://api.openai.com/v1/realtime")
+    closes = []
+    with anyio.fail_after(5):
+        async with realtime.connect(config, transport=MemoryTransport(fake)) as conn:
+            await conn.send_message({"type": "response.create"})
+            async for event in conn:
+                if event.type == "realtime.closed":
+                    closes.append(event.code)
+    assert closes == [1011]
+    with pytest.raises(ZeroDivisionError):
+        fake.check()
+
+
+def test_strict_check_lists_unused_steps() -> None:
+    fake = FakeRealtimeServer()
+    fake.reply_text("used")
+    fake.reply_function_call("get_weather", {"city": "Paris"})
+    fake.transcribe("never said")
+    assert fake.script.next_reply() is not None
+    with pytest.raises(AssertionError) as info:
+        fake.check()
+    report = str(info.value)
+    assert "2 scripted step(s) never used" in report
+    assert "+ reply_text('used')  (used)" in report
+    assert """- reply_function_call('get_weather', '{"city": "Paris"}')  (NEVER USED)""" in report
+    assert "- transcribe('never said')  (NEVER USED)" in report
+    fake.check(strict=False)
+
+
+async def test_faults_close_drop_raw_and_expiry() -> None:
+    fake = FakeRealtimeServer()
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await fake.send_raw('{"type": "not.an.event"}')
+            assert await client.recv() == {"type": "not.an.event"}
+            await fake.close_connections(4001, "go away")
+            close = await client.closed()
+        assert (close.code, close.reason) == (4001, "go away")
+        async with connect(fake) as client:
+            await fake.drop_connections()
+            dropped = await client.closed()
+        assert dropped.code == 1006
+        async with connect(fake) as client:
+            fake.expire_sessions_after(0.01)
+            error = await client.recv()
+            expired = await client.closed()
+        async with connect(fake) as client:
+            # A later connection expires too, counted from when it opened.
+            assert (await client.recv())["error"]["code"] == "session_expired"
+    assert error["error"]["code"] == "session_expired"
+    assert (expired.code, expired.reason) == (
+        1001,
+        "Your session hit the maximum duration of 60 minutes.",
+    )
+    assert [c.closed for c in fake.connections][:2] == [
+        (4001, "go away"),
+        (1006, "aborted by the fake"),
+    ]
+
+
+async def test_latency_is_injected_before_each_event() -> None:
+    fake = FakeRealtimeServer(latency=0.02)
+    with anyio.fail_after(5):
+        start = anyio.current_time()
+        async with connect(fake) as client:
+            await client.send({"type": "input_audio_buffer.clear"})
+            await client.recv()
+        assert anyio.current_time() - start >= 0.04
+
+
+async def test_inspection_per_connection() -> None:
+    fake = FakeRealtimeServer()
+    with anyio.fail_after(5):
+        async with connect(
+            fake, headers=(("Authorization", "Bearer k1"), ("OpenAI-Project", "p"))
+        ) as a:
+            await a.send({"type": "input_audio_buffer.clear", "event_id": "a"})
+            await a.recv()
+        async with connect(fake, query="call_id=rtc_123") as b:
+            await b.send({"type": "input_audio_buffer.clear", "event_id": "b"})
+            await b.recv()
+    first, second = fake.connections
+    assert first.path == "/v1/realtime"
+    assert first.headers["openai-project"] == "p"
+    assert first.received == [{"type": "input_audio_buffer.clear", "event_id": "a"}]
+    assert second.query == {"call_id": "rtc_123"}
+    assert second.model is None
+    assert [e["event_id"] for e in fake.received] == ["a", "b"]
+    assert types(first.sent) == ["session.created", "input_audio_buffer.cleared"]
+    assert fake.sent == first.sent + second.sent
+    assert first.session["id"] != second.session["id"]
+
+
+async def test_scripting_only_events_validate() -> None:
+    """The events the fake never sends by itself over WebSocket (MCP, WebRTC/SIP output audio
+    buffer, DTMF, the legacy ``conversation.created``/``conversation.item.created``) can be sent
+    from a handler, and are validated like the rest."""
+    fake = FakeRealtimeServer()
+
+    @fake.on("response.create")
+    async def mcp_turn(event: dict[str, Any], conn: FakeConnection) -> None:
+        item = {"item_id": "mcp_1"}
+        out = {"item_id": "mcp_2", "output_index": 0}
+        for kind in ("in_progress", "completed", "failed"):
+            await conn.send_event({"type": f"mcp_list_tools.{kind}", **item})
+            await conn.send_event({"type": f"response.mcp_call.{kind}", **out})
+        await conn.send_event(
+            {
+                "type": "response.mcp_call_arguments.delta",
+                "response_id": "resp_1",
+                "delta": "{",
+                **out,
+            }
+        )
+        await conn.send_event(
+            {
+                "type": "response.mcp_call_arguments.done",
+                "response_id": "resp_1",
+                "arguments": "{}",
+                **out,
+            }
+        )
+        for kind in ("started", "stopped", "cleared"):
+            await conn.send_event({"type": f"output_audio_buffer.{kind}", "response_id": "resp_1"})
+        await conn.send_dtmf("5")
+        await conn.send_event(
+            {
+                "type": "conversation.item.created",
+                "previous_item_id": None,
+                "item": {
+                    "id": "item_1",
+                    "type": "function_call_output",
+                    "call_id": "c",
+                    "output": "o",
+                },
+            }
+        )
+
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send({"type": "response.create"})
+            seen = await client.until("conversation.item.created")
+    dtmf = next(e for e in seen if e["type"] == "input_audio_buffer.dtmf_event_received")
+    assert dtmf == {
+        "type": "input_audio_buffer.dtmf_event_received",
+        "event": "5",
+        "received_at": 1_760_000_000,
+    }
+    assert len(seen) == 6 + 2 + 3 + 1 + 1

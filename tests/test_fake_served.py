@@ -1,0 +1,284 @@
+"""The fake served on 127.0.0.1: the official ``openai`` SDK and openai-agents against it.
+
+The official SDK and openai-agents run on asyncio only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import anyio
+import pytest
+
+from fakes import FakeRealtimeServer
+
+pytest_plugins = ["pytester"]
+
+websockets = pytest.importorskip("websockets")
+from websockets.exceptions import ConnectionClosedError  # noqa: E402
+
+pytest.importorskip("fakes._serve", reason="the loopback listener (fakes/_serve.py) is not merged")
+openai = pytest.importorskip("openai")
+
+asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
+
+TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Look up the weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+def _client(url: str, api_key: str = "sk-test") -> Any:
+    return openai.AsyncOpenAI(api_key=api_key, websocket_base_url=url.removesuffix("/realtime"))
+
+
+async def _until(connection: Any, event_type: str) -> list[Any]:
+    seen = []
+    async for event in connection:
+        seen.append(event)
+        if event.type == event_type:
+            return seen
+    raise AssertionError(f"connection ended before {event_type}")
+
+
+async def test_the_served_url_on_both_backends(fake_realtime_url: str) -> None:
+    assert fake_realtime_url.startswith("ws://127.0.0.1:")
+    assert fake_realtime_url.endswith("/v1/realtime")
+
+
+@asyncio_only
+async def test_official_sdk_session_update(
+    fake_realtime: FakeRealtimeServer, fake_realtime_url: str
+) -> None:
+    with anyio.fail_after(10):
+        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+            created = await connection.recv()
+            await connection.session.update(
+                session={
+                    "type": "realtime",
+                    "instructions": "Be brief.",
+                    "output_modalities": ["text"],
+                }
+            )
+            updated = await connection.recv()
+    assert created.type == "session.created"
+    assert updated.type == "session.updated"
+    assert updated.session.instructions == "Be brief."
+    first = fake_realtime.connections[0]
+    assert first.query == {"model": "gpt-realtime"}
+    assert first.headers["authorization"] == "Bearer sk-test"
+    assert fake_realtime.received[0]["type"] == "session.update"
+
+
+@asyncio_only
+async def test_official_sdk_text_conversation(
+    fake_realtime: FakeRealtimeServer, fake_realtime_url: str
+) -> None:
+    fake_realtime.reply_text("Paris is the capital of France.")
+    with anyio.fail_after(10):
+        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+            await connection.session.update(
+                session={"type": "realtime", "output_modalities": ["text"]}
+            )
+            await connection.conversation.item.create(
+                item={
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "Capital of France?"}],
+                }
+            )
+            await connection.response.create()
+            events = await _until(connection, "response.done")
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "Paris is the capital of France."
+    assert events[-1].response.status == "completed"
+    assert events[-1].response.usage.total_tokens > 0
+
+
+@asyncio_only
+async def test_official_sdk_audio_reply(
+    fake_realtime: FakeRealtimeServer, fake_realtime_url: str
+) -> None:
+    pcm = b"\x10\x00\xf0\xff" * 6000  # 500 ms
+    fake_realtime.reply_audio(pcm, transcript="Bonjour!")
+    with anyio.fail_after(10):
+        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+            await connection.input_audio_buffer.append(
+                audio=base64.b64encode(b"\0" * 9600).decode()
+            )
+            await connection.input_audio_buffer.commit()
+            await connection.response.create()
+            events = await _until(connection, "response.done")
+    audio = b"".join(
+        base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta"
+    )
+    assert audio == pcm
+    transcript = next(e for e in events if e.type == "response.output_audio_transcript.done")
+    assert transcript.transcript == "Bonjour!"
+    assert "input_audio_buffer.committed" in [e.type for e in events]
+
+
+@asyncio_only
+async def test_official_sdk_function_call_round_trip(
+    fake_realtime: FakeRealtimeServer, fake_realtime_url: str
+) -> None:
+    fake_realtime.reply_function_call("get_weather", {"city": "Paris"})
+    fake_realtime.reply_text("It is sunny in Paris.")
+    with anyio.fail_after(10):
+        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+            await connection.session.update(
+                session={"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]}
+            )
+            await connection.conversation.item.create(
+                item={
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "Weather in Paris?"}],
+                }
+            )
+            await connection.response.create()
+            first = await _until(connection, "response.done")
+            call = next(e for e in first if e.type == "response.function_call_arguments.done")
+            arguments = json.loads(call.arguments)
+            await connection.conversation.item.create(
+                item={
+                    "type": "function_call_output",
+                    "call_id": call.call_id,
+                    "output": json.dumps({"city": arguments["city"], "sky": "sunny"}),
+                }
+            )
+            await connection.response.create()
+            second = await _until(connection, "response.done")
+    assert call.name == "get_weather"
+    assert arguments == {"city": "Paris"}
+    assert second[-1].response.output[0].content[0].text == "It is sunny in Paris."
+    outputs = [e for e in fake_realtime.received if e["type"] == "conversation.item.create"]
+    assert outputs[-1]["item"]["call_id"] == call.call_id
+
+
+@asyncio_only
+async def test_official_sdk_cancel(
+    fake_realtime: FakeRealtimeServer, fake_realtime_url: str
+) -> None:
+    fake_realtime.reply_text("This answer is far too long to finish.", stall_after=2)
+    with anyio.fail_after(10):
+        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+            await connection.response.create(response={"output_modalities": ["text"]})
+            await _until(connection, "response.output_text.delta")
+            await connection.response.cancel()
+            events = await _until(connection, "response.done")
+    assert events[-1].response.status == "cancelled"
+    assert events[-1].response.status_details.reason == "client_cancelled"
+
+
+@asyncio_only
+async def test_official_sdk_sees_errors_and_stays_connected(
+    fake_realtime: FakeRealtimeServer, fake_realtime_url: str
+) -> None:
+    with anyio.fail_after(10):
+        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+            await connection.response.cancel(event_id="cancel-1")
+            error = (await _until(connection, "error"))[-1]
+            await connection.input_audio_buffer.commit(event_id="commit-1")
+            empty = (await _until(connection, "error"))[-1]
+            await connection.session.update(
+                session={"type": "realtime", "instructions": "still here"}
+            )
+            updated = (await _until(connection, "session.updated"))[-1]
+    assert (error.error.code, error.error.event_id) == ("response_cancel_not_active", "cancel-1")
+    assert (empty.error.code, empty.error.event_id) == (
+        "input_audio_buffer_commit_empty",
+        "commit-1",
+    )
+    assert updated.session.instructions == "still here"
+
+
+@asyncio_only
+@pytest.mark.fake_realtime(api_key="sk-right")
+async def test_official_sdk_with_a_wrong_key(
+    fake_realtime: FakeRealtimeServer, fake_realtime_url: str
+) -> None:
+    with anyio.fail_after(10):
+        client = _client(fake_realtime_url, api_key="sk-wrong")
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            event = await connection.recv()
+            # The SDK lets the websockets library's exception through.
+            with pytest.raises(ConnectionClosedError) as info:
+                await connection.recv()
+    assert info.value.rcvd is not None
+    assert (info.value.rcvd.code, info.value.rcvd.reason) == (
+        3000,
+        "invalid_request_error.invalid_api_key",
+    )
+    assert event.type == "error"
+    assert event.error.code == "invalid_api_key"
+    assert fake_realtime.connections[0].closed == (3000, "invalid_request_error.invalid_api_key")
+
+
+@asyncio_only
+async def test_openai_agents_runs_a_tool_and_answers(
+    fake_realtime: FakeRealtimeServer, fake_realtime_url: str
+) -> None:
+    agents = pytest.importorskip("agents")
+    from agents.realtime import RealtimeAgent, RealtimeRunner
+
+    calls: list[str] = []
+
+    @agents.function_tool
+    def get_weather(city: str) -> str:
+        """Look up the weather for a city."""
+        calls.append(city)
+        return f"It is sunny in {city}."
+
+    agent = RealtimeAgent(name="Weather", instructions="Use the tool.", tools=[get_weather])
+    runner = RealtimeRunner(agent, config={"model_settings": {"output_modalities": ["text"]}})
+    fake_realtime.reply_function_call("get_weather", {"city": "Paris"})
+    answer = ""
+    with anyio.fail_after(15):
+        session = await runner.run(model_config={"url": fake_realtime_url, "api_key": "sk-test"})
+        async with session:
+            await session.send_message("What is the weather in Paris?")
+            responses = 0
+            async for event in session:
+                if event.type == "error":
+                    raise AssertionError(f"agents reported an error: {event.error}")
+                if event.type == "raw_model_event" and event.data.type == "raw_server_event":
+                    raw = event.data.data
+                    if raw.get("type") == "response.output_text.done":
+                        answer = raw["text"]
+                    if raw.get("type") == "response.done":
+                        responses += 1
+                        if responses == 2:
+                            break
+    assert calls == ["Paris"]
+    assert answer == "The tool returned: It is sunny in Paris."
+    update = next(e for e in fake_realtime.received if e["type"] == "session.update")
+    assert [t["name"] for t in update["session"]["tools"]] == ["get_weather"]
+
+
+def _doc_blocks() -> list[str]:
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "testing-with-the-fake.md").read_text()
+    return [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+
+
+def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
+    app, test_app = _doc_blocks()[:2]
+    pytester.makepyfile(app=app, test_app=test_app)
+    # A project on the official SDK runs anyio tests on asyncio (anyio's default; made explicit
+    # here because this suite's own conftest parametrizes every test over asyncio and trio).
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
+    )
+    pytester.syspathinsert()
+    result = pytester.runpytest_inprocess("-p", "anyio", "-q")
+    result.assert_outcomes(passed=1)
