@@ -197,6 +197,10 @@ class Connection:
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._abort()
+            # Outside the shield: the task group was entered before it, so it must be left
+            # after it (cancel scopes nest). Its tasks are done, so leaving is immediate.
+            if anyio.get_current_task().id == self._owner:
+                await self._exit_task_group()
             raise
 
     async def _close_gracefully(self) -> None:
@@ -222,8 +226,6 @@ class Connection:
         self._dispatch_scope.cancel()
         await self._reader_done.wait()
         await self._dispatch_done.wait()
-        if anyio.get_current_task().id == self._owner:
-            await self._exit_task_group()
 
     async def _send_close(self, code: int, reason: str) -> None:
         channel = self._channel

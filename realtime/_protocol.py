@@ -87,6 +87,7 @@ class Protocol:
         if limit is not None and len(text) > limit:
             self._too_big(len(text))
             return
+        event: Event
         try:
             event = parse_text(text)
         except InvalidFrameError as exc:

@@ -382,3 +382,24 @@ async def test_server_handler_failure_is_seen_as_1011(wire: Wire) -> None:
             await conn.send_message({"type": "response.create"})
             closed = await log.wait_for(Closed)
     assert closed.code == 1011
+
+
+async def test_cancelled_close_aborts_and_leaves_scopes_nested(wire: Wire) -> None:
+    # Regression: a close interrupted by cancellation used to exit the task group inside a
+    # shield scope entered after it, corrupting the cancel scope stack.
+    stuck = anyio.Event()
+
+    async def hang(event: Any) -> None:
+        if event.type == "response.output_text.delta":
+            stuck.set()
+            await anyio.sleep_forever()
+
+    with anyio.fail_after(5):
+        with anyio.CancelScope() as scope:
+            async with wire.connect(session=hang) as conn:
+                await wire.fake.send_raw(DELTA.format(n=1))
+                await stuck.wait()
+                scope.cancel()
+                await anyio.sleep_forever()
+        assert scope.cancelled_caught
+        assert conn.state is S.CLOSED

@@ -294,8 +294,8 @@ async def test_abrupt_loss_is_1006(wire: Any) -> None:
 
 async def test_oversized_message_closes_1009(wire: Any) -> None:
     recorder = Recorder()
-    config = wire.config(max_message_size=1000)
-    big = json.dumps({"type": "response.output_text.delta", "delta": "x" * 2000})
+    config = wire.config(max_message_size=20_000)  # session.created is a few KB
+    big = json.dumps({"type": "response.output_text.delta", "delta": "x" * 30_000})
     with anyio.fail_after(TIMEOUT):
         async with wire.connect(config, session=recorder):
             await recorder.wait_for("session.created")
@@ -578,13 +578,16 @@ async def test_serve_records_raw_headers_and_any_path() -> None:
     try:
         with anyio.fail_after(TIMEOUT):
             async with fake.serve() as url:
-                other = url.replace("/v1/realtime", "/other/path")
                 async with realtime.connect(
-                    _config(other, headers={"X-Custom": "Value"}), transport=transport
+                    _config(url, headers={"X-Custom": "Value"}), transport=transport
                 ):
                     pass
+                other = url.replace("/v1/realtime", "/other/path")
+                with pytest.raises(realtime.ConnError) as info:
+                    await realtime.connect(_config(other), transport=transport)
     finally:
         await transport.aclose()
+    assert info.value.status_code == 404
     connection = fake.connections[0]
-    assert connection.path == "/other/path"
+    assert connection.path == "/v1/realtime"
     assert ("X-Custom", "Value") in connection.headers.raw()

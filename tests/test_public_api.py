@@ -57,7 +57,8 @@ def test_seed_names_are_importable() -> None:
 def test_importing_the_core_does_not_import_httpx() -> None:
     code = (
         "import realtime, realtime.transports, sys; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpx_ws', 'wsproto')))"
+        "print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('httpx', 'httpx_ws', 'wsproto')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
