@@ -23,8 +23,10 @@ from ._errors import (
     LocalProtocolError,
     NotConnectedError,
     RealtimeError,
+    SendQueueFullError,
 )
 from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
+from ._reconnect import ReconnectPolicy
 from ._state import ConnectionState
 from ._version import __version__
 
@@ -47,6 +49,8 @@ __all__ = [
     "PingFrame",
     "PongFrame",
     "RealtimeError",
+    "ReconnectPolicy",
+    "SendQueueFullError",
     "TextFrame",
     "__version__",
     "connect",

@@ -30,11 +30,12 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._config import ConnectRequest, ModelConfig, build_request
-from ._errors import BufferOverflowError, ConnError, NotConnectedError
+from ._errors import BufferOverflowError, ConnError, NotConnectedError, SendQueueFullError
 from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
-from ._protocol import Protocol
+from ._protocol import Protocol, encode_messages
+from ._reconnect import NO_RETRY_ERROR_CODES, ReconnectPolicy, Restorer
 from ._state import ConnectionState
-from .events import Event
+from .events import Closed, Event, Reconnected, Reconnecting, ServerEventBase
 from .transports._base import Channel, Transport
 
 __all__ = ["DEFAULT_MODEL", "Connection", "Listener", "connect"]
@@ -58,6 +59,19 @@ class _Gap:
         self.count = 1
 
 
+class _Queued:
+    """Messages sent while reconnecting, and the sender waiting for their fate."""
+
+    __slots__ = ("done", "error", "messages", "size", "texts")
+
+    def __init__(self, texts: list[str], messages: tuple[dict[str, Any], ...]) -> None:
+        self.texts = texts
+        self.messages = messages
+        self.size = sum(len(t) for t in texts)
+        self.done = anyio.Event()
+        self.error: ConnError | None = None
+
+
 class Connection:
     """One Realtime connection. Create it with :func:`connect`.
 
@@ -74,6 +88,7 @@ class Connection:
         session: Listener | None,
         transport: Transport,
         event_buffer: int,
+        reconnect: ReconnectPolicy | None = None,
     ) -> None:
         self.config = config
         self.model = model
@@ -101,6 +116,16 @@ class Connection:
         self._dispatch_done = anyio.Event()
         self._handshake_done = anyio.Event()
         self._handshake_error: BaseException | None = None
+        # Reconnection state (see _read): all of it is inert without a policy.
+        self._policy = reconnect
+        self._restorer = Restorer(reconnect.restore) if reconnect is not None else None
+        self._attempt = 0
+        self._retrying = False
+        self._close_requested = False
+        self._life_scope = anyio.CancelScope()
+        self._queue: list[_Queued] = []
+        self._queued_bytes = 0
+        self._error_code: str | None = None
 
     # -- public state and listeners --------------------------------------------------------
 
@@ -143,6 +168,9 @@ class Connection:
                 value JSON cannot represent. Nothing was sent.
             ConnError: The transport failed mid-way; ``unsent`` holds the messages not sent.
         """
+        if self._retrying and self._protocol.state is not ConnectionState.OPEN:
+            await self._enqueue(message)
+            return
         texts = self._protocol.encode(message)
         messages = message if isinstance(message, list) else [message]
         async with self._send_lock:
@@ -153,6 +181,23 @@ class Connection:
                 except ConnError as exc:
                     unsent = tuple(dict(m) for m in messages[index:])
                     raise ConnError(str(exc), unsent=unsent) from exc
+        if self._restorer is not None:
+            for sent in messages:
+                self._restorer.sent(sent)
+
+    async def _enqueue(self, message: Mapping[str, Any] | list[Mapping[str, Any]]) -> None:
+        """Hold messages until the reconnect succeeds; raise their fate if it fails."""
+        assert self._policy is not None
+        texts = encode_messages(message)
+        messages = tuple(dict(m) for m in (message if isinstance(message, list) else [message]))
+        queued = _Queued(texts, messages)
+        if self._queued_bytes + queued.size > self._policy.max_queued_bytes:
+            raise SendQueueFullError(self._policy.max_queued_bytes, messages)
+        self._queue.append(queued)
+        self._queued_bytes += queued.size
+        await queued.done.wait()
+        if queued.error is not None:
+            raise queued.error
 
     async def send_frame(self, frame: Frame) -> None:
         """Send one raw WebSocket frame.
@@ -204,6 +249,10 @@ class Connection:
             raise
 
     async def _close_gracefully(self) -> None:
+        self._close_requested = True
+        if self._retrying and self._protocol.state is not ConnectionState.OPEN:
+            # Waiting to reconnect, or mid-handshake: there is no peer to say goodbye to.
+            self._life_scope.cancel()
         if self._protocol.send_close(1000, ""):
             with anyio.move_on_after(self.config.close_timeout):
                 await self._send_close(1000, "")
@@ -316,15 +365,23 @@ class Connection:
         protocol = self._protocol
         try:
             with self._reader_scope:
-                try:
-                    async with self._transport.connect(request) as channel:
-                        self._channel = channel
-                        protocol.handshake_succeeded(_redacted_url(request.url))
-                        await self._flush()
-                        self._handshake_done.set()
-                        await self._pump(channel)
-                except Exception as exc:
-                    self._lost(exc)
+                while True:
+                    await self._live(request)
+                    retry = self._plan_retry()
+                    if retry is None:
+                        break
+                    _, delay = retry
+                    await self._flush()  # listeners hear of the Reconnecting now, not later
+                    self._life_scope = anyio.CancelScope()  # close() cancels the wait
+                    with self._life_scope:
+                        await anyio.sleep(delay)
+                        request = await build_request(self.config, self.model)
+                    if self._close_requested:
+                        break
+        except ConnError as exc:  # the key callable or URL failed on a retry
+            logger.warning("reconnect abandoned: %s", exc)
+        except Exception:  # pragma: no cover - a bug; never let it cancel the owner's task
+            logger.exception("reader failed")
         finally:
             if protocol.state is ConnectionState.CONNECTING:
                 protocol.handshake_failed()
@@ -333,14 +390,126 @@ class Connection:
             elif protocol.state is not ConnectionState.CLOSED:
                 protocol.fail(1006, "the transport ended without a close frame")
             self._channel = None
+            final = protocol.events_received()
+            if self._retrying:
+                # We were between connections: say how it ended, with what was never sent.
+                self._retrying = False
+                unsent = self._fail_queue()
+                final.append(
+                    Closed(
+                        code=self._last_code or 1006,
+                        reason="reconnect abandoned"
+                        if not self._close_requested
+                        else "closed while reconnecting",
+                        clean=False,
+                        unsent=unsent,
+                    )
+                )
             with anyio.CancelScope(shield=True):
-                await self._flush()
+                await self._send_batch(final)
             self._batches_send.close()
             self._handshake_done.set()
             self._reader_done.set()
 
+    async def _live(self, request: ConnectRequest) -> None:
+        """One connection's life: handshake, restore, pump until closed."""
+        protocol = self._protocol
+        self._life_scope = anyio.CancelScope()
+        self._error_code = None
+        with self._life_scope:
+            try:
+                async with self._transport.connect(request) as channel:
+                    async with self._send_lock:
+                        self._channel = channel
+                        protocol.handshake_succeeded(_redacted_url(request.url))
+                        if self._retrying:
+                            self._retrying = False
+                            await self._restore(channel)
+                    await self._flush()
+                    self._handshake_done.set()
+                    await self._pump(channel)
+            except Exception as exc:
+                self._lost(exc)
+        if protocol.state is ConnectionState.CONNECTING:
+            protocol.handshake_failed()
+        elif protocol.state is not ConnectionState.CLOSED:
+            protocol.fail(1006, "connection lost")
+        self._channel = None
+
+    async def _restore(self, channel: Channel) -> None:
+        """On a reconnect: announce it, restore the session, then send what was queued."""
+        self._protocol.events_received()  # the new Connected: Reconnected says it instead
+        self._protocol.emit(Reconnected(attempt=self._attempt))
+        restore = self._restorer.messages() if self._restorer is not None else []
+        for text in encode_messages(list(restore)) if restore else ():
+            await channel.send_text(text)
+        queue, self._queue, self._queued_bytes = self._queue, [], 0
+        for index, queued in enumerate(queue):
+            try:
+                for text in queued.texts:
+                    await channel.send_text(text)
+            except ConnError:
+                # Lost again mid-flush: the rest waits for the next attempt, in order.
+                self._queue = queue[index:] + self._queue
+                self._queued_bytes = sum(q.size for q in self._queue)
+                raise
+            if self._restorer is not None:
+                for message in queued.messages:
+                    self._restorer.sent(message)
+            queued.done.set()
+
+    _last_code: int | None = None
+
+    def _plan_retry(self) -> tuple[int, float] | None:
+        """After a connection ended: ``(attempt, delay)`` to try again, or ``None`` to stop."""
+        policy = self._policy
+        events = self._protocol.pending_events()
+        closed = events[-1] if events and isinstance(events[-1], Closed) else None
+        if closed is not None:
+            self._last_code = closed.code
+        if policy is None or self._close_requested or not self._handshake_done.is_set():
+            return None
+        if closed is not None and not policy.retries_close(closed.code):
+            return None
+        if self._error_code in NO_RETRY_ERROR_CODES:
+            return None
+        if self._handshake_status_is_final():
+            return None
+        if self._attempt >= policy.max_attempts:
+            return None
+        self._attempt += 1
+        delay = policy.delay(self._attempt)
+        reconnecting = Reconnecting(
+            attempt=self._attempt, delay=delay, close_code=closed.code if closed else None
+        )
+        if closed is not None:
+            events[-1] = reconnecting
+        else:
+            events.append(reconnecting)
+        self._retrying = True
+        self._protocol.reconnecting()
+        return self._attempt, delay
+
+    def _handshake_status_is_final(self) -> bool:
+        # A refused handshake that a retry cannot fix (bad key, no such model, forbidden).
+        error = self._handshake_error
+        status = error.status_code if isinstance(error, ConnError) else None
+        self._handshake_error = None
+        return status is not None and 400 <= status < 500 and status not in (408, 429)
+
+    def _fail_queue(self) -> tuple[dict[str, Any], ...]:
+        queue, self._queue, self._queued_bytes = self._queue, [], 0
+        unsent: list[dict[str, Any]] = []
+        for queued in queue:
+            unsent.extend(queued.messages)
+            queued.error = ConnError("reconnecting failed; not sent", unsent=queued.messages)
+            queued.done.set()
+        return tuple(unsent)
+
     def _lost(self, exc: Exception) -> None:
         if self._protocol.state is ConnectionState.CONNECTING:
+            if self._retrying:
+                logger.warning("reconnect attempt %d failed: %s", self._attempt, exc)
             if isinstance(exc, ConnError):
                 self._handshake_error = exc
             else:
@@ -368,13 +537,36 @@ class Connection:
                 pending = protocol.close_to_send()
                 if pending is not None:
                     await self._send_close(*pending)
-                await self._flush()
                 if protocol.state is ConnectionState.CLOSED:
+                    # The last batch stays with the protocol: the reader decides whether its
+                    # Closed is final or becomes a Reconnecting.
                     tg.cancel_scope.cancel()
                     return
+                await self._flush()
 
     async def _flush(self) -> None:
         events = self._protocol.events_received()
+        if events:
+            if self._policy is not None:
+                self._watch(events)
+            await self._send_batch(events)
+
+    def _watch(self, events: list[Event]) -> None:
+        """With a reconnect policy: track errors, restorable state, and the retry budget."""
+        for event in events:
+            if not isinstance(event, ServerEventBase):
+                continue
+            raw = event.raw
+            # A real server event on this connection: the connection works, reset the budget.
+            self._attempt = 0
+            if raw.get("type") == "error":
+                error = raw.get("error")
+                code = error.get("code") if isinstance(error, dict) else None
+                self._error_code = code if isinstance(code, str) else None
+            if self._restorer is not None:
+                self._restorer.received(raw)
+
+    async def _send_batch(self, events: list[Event]) -> None:
         if not events:
             return
         try:
@@ -401,7 +593,7 @@ class Connection:
                 await pong.wait()
             if not pong.is_set():
                 self._protocol.fail(1011, f"keepalive: no pong within {timeout} s")
-                self._reader_scope.cancel()
+                self._life_scope.cancel()
                 return
 
     async def _dispatch(self) -> None:
@@ -483,6 +675,7 @@ def connect(
     session: Listener | None = None,
     transport: Transport | None = None,
     event_buffer: int = 4096,
+    reconnect: ReconnectPolicy | None = None,
 ) -> _ConnectCall:
     """Open a Realtime connection; returns once it is OPEN.
 
@@ -496,6 +689,8 @@ def connect(
             ``config.call_id`` is set.
         session: The owner's handler: receives every event before the listeners.
         transport: How to reach the server; defaults to :class:`HttpxWsTransport`.
+        reconnect: Reconnect after a recoverable close (see :class:`ReconnectPolicy`); off
+            by default.
         event_buffer: Events kept for ``async for`` while nobody iterates; beyond that the
             iterator reports a :class:`BufferOverflowError` in place of the missing events
             (listeners are not affected). 0 disables buffering for iteration.
@@ -516,6 +711,7 @@ def connect(
             session=session,
             transport=transport if transport is not None else _default_transport(),
             event_buffer=max(0, event_buffer),
+            reconnect=reconnect,
         )
         await connection._start(request)
         return connection

@@ -129,3 +129,17 @@ class BufferOverflowError(RealtimeError):
             "(raise event_buffer, or iterate sooner)"
         )
         self.dropped = dropped
+
+
+class SendQueueFullError(RealtimeError):
+    """A message could not be queued while reconnecting: the queue's byte budget is spent.
+
+    Nothing of the message was queued or sent.
+
+    Attributes:
+        unsent: The messages (as dicts) of the refused call.
+    """
+
+    def __init__(self, limit: int, unsent: tuple[dict[str, Any], ...]) -> None:
+        super().__init__(f"the reconnect send queue is full ({limit} bytes); message not queued")
+        self.unsent = unsent

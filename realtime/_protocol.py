@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._errors import FrameEncodeError, InvalidFrameError, NotConnectedError
@@ -194,19 +194,27 @@ class Protocol:
         self._require_open()
         return check_frame(frame)
 
+    def emit(self, event: Event) -> None:
+        """Queue an event the driver made (a reconnect notice) behind those received."""
+        self._events.append(event)
+
+    def pending_events(self) -> list[Event]:
+        """The events not yet taken, as a live list the driver may edit (see ``_read``)."""
+        return self._events
+
     def events_received(self) -> list[Event]:
         """Take the events produced since the last call, in order."""
         events, self._events = self._events, []
         return events
 
 
-def encode_messages(message: Mapping[str, Any] | list[Mapping[str, Any]]) -> list[str]:
+def encode_messages(message: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[str]:
     """Encode messages as compact JSON texts; see :meth:`Protocol.encode`.
 
     Raises:
         FrameEncodeError: A message cannot be encoded.
     """
-    messages = message if isinstance(message, list) else [message]
+    messages = message if isinstance(message, (list, tuple)) else [message]
     texts: list[str] = []
     for index, item in enumerate(messages):
         if not isinstance(item, Mapping):
