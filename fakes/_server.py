@@ -268,7 +268,7 @@ class FakeConnection:
             )
             return
         self.received.append(event)
-        self.server.received.append(event)
+        self.server._note_received(event)
         handler = self.server.script.handlers.get(event["type"])
         if handler is None:
             await self._behaviour.dispatch(event)
@@ -319,6 +319,27 @@ class FakeRealtimeServer:
         self.script = Script()
         self.session_limit: float | None = None
         self._tokens_used = 0
+        self._received_changed = anyio.Event()
+
+    def _note_received(self, event: dict[str, Any]) -> None:
+        self.received.append(event)
+        changed, self._received_changed = self._received_changed, anyio.Event()
+        changed.set()
+
+    async def wait_received(
+        self, count: int = 1, *, event_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Wait until ``count`` client events (of ``event_type``, if given) were received in
+        all, across connections. Bound it with ``anyio.fail_after``.
+
+        Returns:
+            The matching received events, in order.
+        """
+        while True:
+            matching = [e for e in self.received if event_type is None or e["type"] == event_type]
+            if len(matching) >= count:
+                return matching
+            await self._received_changed.wait()
 
     @property
     def live_connections(self) -> list[FakeConnection]:

@@ -38,9 +38,7 @@ DELTA = (
 async def wait_received(wire: Wire, count: int) -> list[dict[str, Any]]:
     """Wait until the fake has received ``count`` client events (it records as it reads)."""
     with anyio.fail_after(5):
-        while len(wire.fake.received) < count:
-            await anyio.lowlevel.checkpoint()
-    return wire.fake.received
+        return await wire.fake.wait_received(count)
 
 
 async def test_connect_opens_and_close_closes(wire: Wire) -> None:

@@ -88,6 +88,7 @@ async def test_sends_while_reconnecting_are_queued_and_flushed_in_order(wire: Wi
             await conn.send_message(
                 {"type": "session.update", "session": {"type": "realtime", "instructions": "A"}}
             )
+            await wire.fake.wait_received(1)
             await wire.fake.close_connections(1012, "restart")
             await log.wait_for(Reconnecting)
             assert conn.state is S.CONNECTING
@@ -99,8 +100,7 @@ async def test_sends_while_reconnecting_are_queued_and_flushed_in_order(wire: Wi
                 gate.set()
             # Both senders returned: their messages went out on the new connection.
             second = wire.fake.connections[1]
-            while len(second.received) < 3:
-                await anyio.sleep(0)
+            await wire.fake.wait_received(4)  # 1 on the first connection, 3 on this one
             assert [e["type"] for e in second.received] == [
                 "session.update",
                 "input_audio_buffer.clear",
