@@ -47,9 +47,11 @@ async def library(frames: list[str]) -> float:
         # The frames are queued before the clock starts (the buffer is unbounded), so the
         # measurement is the client's receive, parse and dispatch, not the fake's sending:
         # over a network the sender is another machine.
+        nonlocal start
         for frame in frames:
             await socket.send_text(frame)
         await socket.close(1000, "")
+        start = time.perf_counter()
         await socket.accept()
         await socket.receive()
 
@@ -59,11 +61,9 @@ async def library(frames: list[str]) -> float:
 
     def listener(event: Any) -> None:
         # The owner's session handler: it sees every event from the first one.
-        nonlocal count, start, end
+        nonlocal count, end
         if event.type == "response.output_text.delta":
             count += 1
-        elif event.type == "realtime.connected":
-            start = time.perf_counter()
         elif event.type == "realtime.closed":
             end = time.perf_counter()
             done.set()

@@ -283,3 +283,26 @@ def test_invalid_frames(frame: Any, fragment: str) -> None:
     with pytest.raises(InvalidFrameError, match=fragment) as info:
         opened().check_frame(frame)
     assert info.value.frame is frame
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ('{"type":"a"}', True),
+        (' \n{"type":"a"}', True),  # leading whitespace: the slow path
+        ('{"type":"a"} \t\r\n', True),
+        ('{"type":"a"} x', False),  # trailing data
+        ('{"type":"a"}\x0b', False),  # not JSON whitespace, though str.strip() would eat it
+        ('{"type":"a"}{"type":"b"}', False),
+        ('{"type":"a","v":NaN}', False),
+        ('{"type":"a","v":-Infinity}', False),
+    ],
+)
+def test_fast_decoder_agrees_with_json(text: str, ok: bool) -> None:
+    protocol = opened()
+    protocol.receive_text(text)
+    [event] = protocol.events_received()
+    if ok:
+        assert event.to_dict() == json.loads(text)
+    else:
+        assert isinstance(event, FrameError)
