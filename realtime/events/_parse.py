@@ -40,6 +40,8 @@ def _decode(text: str) -> Any:
     if end != len(text) and text[end:].strip(" \t\n\r"):
         return _decoder.decode(text)
     return obj
+
+
 _EVENT_TYPES_GET = EVENT_TYPES.get
 
 
