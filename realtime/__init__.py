@@ -24,6 +24,22 @@ from ._errors import (
     NotConnectedError,
     RealtimeError,
 )
+from ._session import (
+    AudioDelta,
+    Closed,
+    Error,
+    Interrupted,
+    ResponseDone,
+    Session,
+    SessionError,
+    SessionEvent,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TranscriptDelta,
+)
+from ._tools import Tool, tool
+from ._recorder import Recorder, RecordingTransport
 from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
 from ._state import ConnectionState
 from ._version import __version__
@@ -48,6 +64,22 @@ __all__ = [
     "PongFrame",
     "RealtimeError",
     "TextFrame",
+    "Session",
+    "SessionError",
+    "SessionEvent",
+    "TextDelta",
+    "AudioDelta",
+    "TranscriptDelta",
+    "ToolCallStarted",
+    "ToolCallFinished",
+    "ResponseDone",
+    "Interrupted",
+    "Error",
+    "Closed",
+    "Tool",
+    "tool",
+    "Recorder",
+    "RecordingTransport",
     "__version__",
     "connect",
     "events",
