@@ -24,6 +24,8 @@ from ._errors import (
     NotConnectedError,
     RealtimeError,
 )
+from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
+from ._recorder import Recorder, RecordingTransport
 from ._session import (
     AudioDelta,
     Closed,
@@ -38,10 +40,8 @@ from ._session import (
     ToolCallStarted,
     TranscriptDelta,
 )
-from ._tools import Tool, tool
-from ._recorder import Recorder, RecordingTransport
-from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
 from ._state import ConnectionState
+from ._tools import Tool, tool
 from ._version import __version__
 
 __all__ = [

@@ -35,7 +35,7 @@ class CliError(Exception):
         self.code = code
 
 
-# -- WAV -----------------------------------------------------------------------------------------
+# -- WAV ---------------------------------------------------------------------------------
 
 
 def read_wav(path: str | Path, rate: int = RATE) -> bytes:
@@ -48,7 +48,11 @@ def read_wav(path: str | Path, rate: int = RATE) -> bytes:
     """
     try:
         with wave.open(str(path), "rb") as wav:
-            width, channels, source_rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
+            width, channels, source_rate = (
+                wav.getsampwidth(),
+                wav.getnchannels(),
+                wav.getframerate(),
+            )
             frames = wav.readframes(wav.getnframes())
     except FileNotFoundError:
         raise CliError(f"{path}: no such file", EXIT_USAGE) from None
@@ -103,7 +107,7 @@ def resample(samples: Sequence[int], source: int, target: int) -> list[int]:
             out.append(samples[last])
             continue
         frac = position - i
-        out.append(int(round(samples[i] + (samples[i + 1] - samples[i]) * frac)))
+        out.append(round(samples[i] + (samples[i + 1] - samples[i]) * frac))
     return out
 
 
@@ -123,7 +127,7 @@ def write_wav(path: str | Path, pcm: bytes, rate: int = RATE) -> None:
         raise CliError(f"{path}: cannot write: {exc.strerror or exc}", EXIT_USAGE) from None
 
 
-# -- fake scripts ----------------------------------------------------------------------------------
+# -- fake scripts ------------------------------------------------------------------------
 
 
 def load_script(path: str | Path) -> list[dict[str, Any]]:
@@ -179,7 +183,7 @@ def apply_script(fake: Any, script: list[dict[str, Any]], base: Path) -> None:
             fake.transcribe(entry["transcribe"])
 
 
-# -- commands ----------------------------------------------------------------------------------------
+# -- commands ----------------------------------------------------------------------------
 
 
 def _progress(err: TextIO) -> Any:
@@ -304,7 +308,9 @@ async def _serve_forever(server: Any, host: str, port: int, out: TextIO, what: s
             out.flush()
             await anyio.sleep_forever()
     except OSError as exc:
-        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONNECT)
+        raise CliError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONNECT
+        ) from None
     return EXIT_OK  # pragma: no cover - sleep_forever only ends by cancellation
 
 

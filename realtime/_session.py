@@ -275,6 +275,7 @@ class Session:
         self._response_text: dict[str, list[str]] = {}
         self._calls: dict[str, _ResponseCalls] = {}
         self._audio: _AudioItem | None = None
+        self._pending_truncate: dict[str, Any] | None = None
         self._bytes_per_ms = 48.0
         self._closed: Closed | None = None
         self._idle = anyio.Event()
@@ -518,7 +519,7 @@ class Session:
         Raises:
             NotConnectedError: The connection is not open.
         """
-        messages: list[dict[str, Any]] = []
+        messages: list[Mapping[str, Any]] = []
         response_id = self._active_response_id
         if self._busy:
             messages.append(dict(ce.response_cancel(response_id)))
@@ -528,9 +529,16 @@ class Session:
         if audio is not None and audio.played_ms < audio.received_ms:
             end_ms = int(audio.played_ms)
             item_id = audio.item_id
-            messages.append(
-                dict(ce.conversation_item_truncate(audio.item_id, audio.content_index, end_ms))
+            truncate = dict(
+                ce.conversation_item_truncate(audio.item_id, audio.content_index, end_ms)
             )
+            if self._busy:
+                # Sent once the cancelled response is done: until then the item is still
+                # being written, and the fake (like any careful server) may not yet hold the
+                # audio part to cut.
+                self._pending_truncate = truncate
+            else:
+                messages.append(truncate)
             # Whatever arrives later for this item was never played either.
             audio.received_ms = audio.played_ms
         if messages:
@@ -612,6 +620,9 @@ class Session:
                 tuple(response.get("output") or ()),
             )
         )
+        truncate, self._pending_truncate = self._pending_truncate, None
+        if truncate is not None:
+            await self.connection.send_message(truncate)
         calls = self._calls.get(response_id)
         if calls is not None:
             calls.done = True

@@ -173,9 +173,7 @@ def _type_schema(annotation: Any) -> dict[str, Any]:
         return {"anyOf": [_type_schema(a) for a in args]}
     if origin in (list, tuple, set, frozenset) or origin is typing.Sequence:
         schema: dict[str, Any] = {"type": "array"}
-        if args and args[-1] is not Ellipsis:
-            schema["items"] = _type_schema(args[0])
-        elif args:
+        if args:
             schema["items"] = _type_schema(args[0])
         return schema
     if origin is dict:
