@@ -24,10 +24,10 @@ import anyio
 
 from realtime.transports import Close, ServerSocket
 
-__all__ = ["ReplayDivergence", "ReplayServer", "ReplayStep", "load_recording"]
+__all__ = ["ReplayDivergenceError", "ReplayServer", "ReplayStep", "load_recording"]
 
 
-class ReplayDivergence(AssertionError):
+class ReplayDivergenceError(AssertionError):
     """The client did not do what the recording says it did."""
 
 
@@ -79,7 +79,9 @@ def load_recording(path: str | Path) -> list[ReplayStep]:
                 raise ValueError(f"{path}:{number}: the event has no string 'type'")
             t = record.get("t")
             steps.append(
-                ReplayStep(direction, float(t) if isinstance(t, (int, float)) else None, event, number)
+                ReplayStep(
+                    direction, float(t) if isinstance(t, (int, float)) else None, event, number
+                )
             )
     return steps
 
@@ -170,7 +172,7 @@ class ReplayServer:
         self, socket: ServerSocket, index: int, step: ReplayStep | None, message: str
     ) -> None:
         where = f"step {index + 1} (line {step.line})" if step is not None else "after the end"
-        error = ReplayDivergence(f"replay diverged at {where}: {message}")
+        error = ReplayDivergenceError(f"replay diverged at {where}: {message}")
         self.failures.append(error)
         event = {
             "type": "error",
@@ -197,7 +199,7 @@ class ReplayServer:
         """Re-raise the first divergence.
 
         Raises:
-            ReplayDivergence: A client did not follow the recording.
+            ReplayDivergenceError: A client did not follow the recording.
         """
         if self.failures:
             raise self.failures[0]

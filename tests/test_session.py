@@ -82,9 +82,7 @@ async def test_tool_call_round(wire: Wire) -> None:
     finished = [e for e in events if isinstance(e, realtime.ToolCallFinished)]
     assert [e.name for e in started] == ["add"]
     assert finished[0].output == "5" and finished[0].error is None
-    outputs = [
-        e["item"] for e in wire.fake.received if e["type"] == "conversation.item.create"
-    ]
+    outputs = [e["item"] for e in wire.fake.received if e["type"] == "conversation.item.create"]
     assert outputs[-1] == {
         "type": "function_call_output",
         "call_id": started[0].call_id,
