@@ -85,13 +85,15 @@ async def test_recording_made_against_the_fake_replays(tmp_path: Path, transport
     else:
         http = HttpxWsTransport()
         try:
-            async with replay.serve() as url:
-                async with realtime.Session(
+            async with (
+                replay.serve() as url,
+                realtime.Session(
                     realtime.ModelConfig(api_key="sk-test", url=url),
                     transport=http,
                     output_modalities=["text"],
-                ) as s:
-                    text = await text_of_turn(s, "hello")
+                ) as s,
+            ):
+                text = await text_of_turn(s, "hello")
         finally:
             await http.aclose()
     replay.check()
