@@ -265,6 +265,7 @@ class Session:
         self._updated = anyio.Event()
         self._update_event_id: str | None = None
         self._update_error: Error | None = None
+        self._last_error: Error | None = None
         self.session_state: dict[str, Any] = {}
         # Response serialisation: at most one active response, the next ones wait here.
         self._busy = False
@@ -339,9 +340,14 @@ class Session:
             if self.tools:
                 config["tools"] = [t.schema() for t in self.tools.values()]
             self._update_event_id = self._next_id("session_update")
-            await self._connection.send_message(
-                ce.session_update(config, event_id=self._update_event_id)
-            )
+            try:
+                await self._connection.send_message(
+                    ce.session_update(config, event_id=self._update_event_id)
+                )
+            except RealtimeError:
+                # Closed under us (a rejected key is an error event, then a close): the
+                # Closed notification, and the error before it, say why.
+                pass
             with anyio.fail_after(self.config.connect_timeout):
                 await self._updated.wait()
             if self._update_error is not None:
@@ -349,7 +355,12 @@ class Session:
                     f"the server rejected the session configuration: "
                     f"{self._update_error.code}: {self._update_error.message}"
                 )
-            if self._closed is not None and not self.session_state:
+            if self._closed is not None and self._last_error is not None:
+                raise SessionError(
+                    f"the server closed the session: {self._last_error.code}: "
+                    f"{self._last_error.message}"
+                )
+            if self._closed is not None:
                 raise SessionError(
                     f"the connection closed during setup ({self._closed.code} "
                     f"{self._closed.reason})"
@@ -585,6 +596,7 @@ class Session:
             param=details.get("param"),
             event_id=details.get("event_id"),
         )
+        self._last_error = error
         caused_by = error.event_id
         if caused_by is not None and caused_by == self._update_event_id:
             self._update_error = error

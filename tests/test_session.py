@@ -210,3 +210,11 @@ async def test_rejected_configuration_raises_session_error(wire: Wire) -> None:
     with anyio.fail_after(10), pytest.raises(realtime.SessionError, match="rejected"):
         async with s:
             pass
+
+
+async def test_rejected_key_raises_session_error_naming_the_code(wire: Wire) -> None:
+    wire.fake.api_key = "sk-the-right-key-1234"
+    s = realtime.Session(wire.config(api_key="sk-a-wrong-key-5678"), transport=wire.transport)
+    with anyio.fail_after(10), pytest.raises(realtime.SessionError, match="invalid_api_key"):
+        async with s:
+            pass
