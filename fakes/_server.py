@@ -15,9 +15,10 @@ import json
 import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import anyio
 from anyio.abc import TaskGroup
@@ -44,6 +45,9 @@ from ._script import (
     function_arguments,
 )
 from ._session import default_session, default_transcription_session
+
+if TYPE_CHECKING:
+    from ._replay import ReplayServer
 
 __all__ = ["FakeConnection", "FakeRealtimeServer"]
 
@@ -390,6 +394,18 @@ class FakeRealtimeServer:
         from ._serve import serve
 
         return serve(self.handle, host=host, port=port, ssl=ssl)
+
+    @staticmethod
+    def replay(path: str | Path, *, pace: str = "instant") -> ReplayServer:
+        """A server that answers with the recorded server events of ``path`` (see ``_replay``).
+
+        Raises:
+            OSError: The file cannot be read.
+            ValueError: The file is not a recording, or ``pace`` is unknown.
+        """
+        from ._replay import ReplayServer, load_recording
+
+        return ReplayServer(load_recording(path), pace=pace)
 
     # -- checking ----------------------------------------------------------------------------
 

@@ -27,7 +27,23 @@ from ._errors import (
 )
 from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
 from ._reconnect import ReconnectPolicy
+from ._recorder import Recorder, RecordingTransport
+from ._session import (
+    AudioDelta,
+    Closed,
+    Error,
+    Interrupted,
+    ResponseDone,
+    Session,
+    SessionError,
+    SessionEvent,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TranscriptDelta,
+)
 from ._state import ConnectionState
+from ._tools import Tool, tool
 from ._version import __version__
 
 __all__ = [
@@ -52,6 +68,22 @@ __all__ = [
     "ReconnectPolicy",
     "SendQueueFullError",
     "TextFrame",
+    "Session",
+    "SessionError",
+    "SessionEvent",
+    "TextDelta",
+    "AudioDelta",
+    "TranscriptDelta",
+    "ToolCallStarted",
+    "ToolCallFinished",
+    "ResponseDone",
+    "Interrupted",
+    "Error",
+    "Closed",
+    "Tool",
+    "tool",
+    "Recorder",
+    "RecordingTransport",
     "__version__",
     "connect",
     "events",

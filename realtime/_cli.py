@@ -1,0 +1,409 @@
+"""The ``realtime`` command: chat with a model (or the embedded fake), serve the fake, replay.
+
+Exit codes: 0 success, 1 the server reported an error or the response failed, 2 bad usage or
+a bad input file, 3 the server could not be reached or refused the session, 4 the key was
+rejected, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import wave
+from array import array
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+__all__ = ["main"]
+
+RATE = 24_000
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONNECT, EXIT_AUTH, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+class CliError(Exception):
+    """A failure to report in one line, with its exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- WAV ---------------------------------------------------------------------------------
+
+
+def read_wav(path: str | Path, rate: int = RATE) -> bytes:
+    """Read a PCM WAV file as 16-bit mono little-endian at ``rate`` Hz.
+
+    Channels are averaged; other rates are resampled linearly.
+
+    Raises:
+        CliError: The file is missing or not an uncompressed 8/16/24/32-bit PCM WAV.
+    """
+    try:
+        with wave.open(str(path), "rb") as wav:
+            width, channels, source_rate = (
+                wav.getsampwidth(),
+                wav.getnchannels(),
+                wav.getframerate(),
+            )
+            frames = wav.readframes(wav.getnframes())
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file", EXIT_USAGE) from None
+    except (wave.Error, EOFError) as exc:
+        raise CliError(
+            f"{path}: unsupported audio ({exc}); expected an uncompressed PCM WAV", EXIT_USAGE
+        ) from None
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}", EXIT_USAGE) from None
+    if width not in (1, 2, 3, 4) or channels < 1 or source_rate < 1:
+        raise CliError(f"{path}: unsupported sample width {width * 8} bit", EXIT_USAGE)
+    samples = _to_int16(frames, width)
+    if channels > 1:
+        samples = [
+            sum(samples[i : i + channels]) // channels for i in range(0, len(samples), channels)
+        ]
+    if source_rate != rate:
+        samples = resample(samples, source_rate, rate)
+    out = array("h", samples)
+    if sys.byteorder == "big":  # pragma: no cover - WAV and the API are little-endian
+        out.byteswap()
+    return out.tobytes()
+
+
+def _to_int16(frames: bytes, width: int) -> list[int]:
+    if width == 2:
+        data = array("h")
+        data.frombytes(frames[: len(frames) - len(frames) % 2])
+        if sys.byteorder == "big":  # pragma: no cover
+            data.byteswap()
+        return data.tolist()
+    if width == 1:  # 8-bit WAV is unsigned
+        return [(b - 128) << 8 for b in frames]
+    return [
+        int.from_bytes(frames[i : i + width], "little", signed=True) >> (8 * (width - 2))
+        for i in range(0, len(frames) - width + 1, width)
+    ]
+
+
+def resample(samples: Sequence[int], source: int, target: int) -> list[int]:
+    """Resample by linear interpolation (good enough for speech input)."""
+    if not samples or source == target:
+        return list(samples)
+    count = max(1, round(len(samples) * target / source))
+    step = source / target
+    last = len(samples) - 1
+    out: list[int] = []
+    for n in range(count):
+        position = n * step
+        i = int(position)
+        if i >= last:
+            out.append(samples[last])
+            continue
+        frac = position - i
+        out.append(round(samples[i] + (samples[i + 1] - samples[i]) * frac))
+    return out
+
+
+def write_wav(path: str | Path, pcm: bytes, rate: int = RATE) -> None:
+    """Write 16-bit mono little-endian PCM as a WAV file.
+
+    Raises:
+        CliError: The file cannot be written.
+    """
+    try:
+        with wave.open(str(path), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(rate)
+            wav.writeframes(pcm)
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write: {exc.strerror or exc}", EXIT_USAGE) from None
+
+
+# -- fake scripts ------------------------------------------------------------------------
+
+
+def load_script(path: str | Path) -> list[dict[str, Any]]:
+    """Read a fake-server script: a JSON list of replies, used in order.
+
+    Each reply is one of ``{"text": "..."}``, ``{"function_call": {"name": ...,
+    "arguments": {...}, "call_id"?: ...}}``, ``{"audio_wav": "file.wav", "transcript"?: ...}``
+    or ``{"transcribe": "..."}`` (the transcript of the next committed user audio).
+
+    Raises:
+        CliError: The file is missing or not a valid script.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file", EXIT_USAGE) from None
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{path}: not a JSON script: {exc}", EXIT_USAGE) from None
+    if not isinstance(data, list):
+        raise CliError(f"{path}: a script is a JSON list of replies", EXIT_USAGE)
+    for index, entry in enumerate(data):
+        ok = isinstance(entry, dict) and (
+            isinstance(entry.get("text"), str)
+            or isinstance(entry.get("transcribe"), str)
+            or isinstance(entry.get("audio_wav"), str)
+            or (
+                isinstance(entry.get("function_call"), dict)
+                and isinstance(entry["function_call"].get("name"), str)
+            )
+        )
+        if not ok:
+            raise CliError(
+                f"{path}: reply {index}: expected {{'text': str}}, {{'function_call': "
+                "{'name': str, 'arguments': {...}}}, {'audio_wav': path} or {'transcribe': str}",
+                EXIT_USAGE,
+            )
+    return data
+
+
+def apply_script(fake: Any, script: list[dict[str, Any]], base: Path) -> None:
+    """Queue a script's replies on a ``FakeRealtimeServer``."""
+    for entry in script:
+        if "text" in entry:
+            fake.reply_text(entry["text"])
+        elif "function_call" in entry:
+            call = entry["function_call"]
+            fake.reply_function_call(
+                call["name"], call.get("arguments", {}), call_id=call.get("call_id")
+            )
+        elif "audio_wav" in entry:
+            fake.reply_audio(read_wav(base / entry["audio_wav"]), entry.get("transcript", ""))
+        else:
+            fake.transcribe(entry["transcribe"])
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def _progress(err: TextIO) -> Any:
+    def show(sent: int, total: int) -> None:
+        err.write(f"\ruploading audio: {sent * 100 // total:3d}% ({sent / 48_000:.1f} s)")
+        if sent >= total:
+            err.write("\n")
+        err.flush()
+
+    return show
+
+
+async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import realtime
+    from realtime.transports import Transport
+
+    if args.prompt is None and args.audio_in is None:
+        raise CliError("give a prompt, or --audio-in FILE.wav", EXIT_USAGE)
+    pcm_in = read_wav(args.audio_in) if args.audio_in else None
+    key = os.environ.get("OPENAI_API_KEY")
+    transport: Transport | None = None
+    fake: Any = None
+    if args.url is None and not key:
+        from fakes import FakeRealtimeServer
+        from realtime.transports import MemoryTransport
+
+        fake = FakeRealtimeServer()
+        transport = MemoryTransport(fake)
+        config = realtime.ModelConfig(api_key="sk-embedded-fake")
+        err.write("(no OPENAI_API_KEY and no --url: talking to the embedded fake server)\n")
+    else:
+        config = realtime.ModelConfig(url=args.url or realtime.DEFAULT_URL)
+    if args.record:
+        from realtime.transports import HttpxWsTransport
+
+        recorder = realtime.Recorder(args.record)
+        transport = recorder.transport(transport if transport is not None else HttpxWsTransport())
+
+    counted = 0
+
+    def count(event: object) -> None:
+        nonlocal counted
+        counted += 1
+
+    audio_out = bytearray()
+    first_delta: float | None = None
+    usage: dict[str, Any] = {}
+    status = "completed"
+    failed: str | None = None
+    session = realtime.Session(
+        config,
+        model=args.model,
+        instructions=args.instructions,
+        voice=args.voice,
+        output_modalities=["audio"] if args.audio_out else ["text"],
+        turn_detection=None,
+        transport=transport,
+    )
+    try:
+        async with session as s:
+            s.connection.add_listener(count)
+            started = time.monotonic()
+            if pcm_in is not None:
+                await s.send_audio(pcm_in, commit=True, progress=_progress(err))
+            if args.prompt is not None:
+                await s.send_text(args.prompt)
+            await s.create_response()
+            with anyio.fail_after(args.timeout):
+                async for event in s:
+                    if isinstance(event, (realtime.TextDelta, realtime.TranscriptDelta)):
+                        if isinstance(event, realtime.TranscriptDelta) and event.role == "user":
+                            continue
+                        if first_delta is None:
+                            first_delta = time.monotonic() - started
+                        out.write(event.delta)
+                        out.flush()
+                    elif isinstance(event, realtime.AudioDelta):
+                        if first_delta is None:
+                            first_delta = time.monotonic() - started
+                        audio_out.extend(event.pcm)
+                    elif isinstance(event, realtime.Error):
+                        failed = f"server error: {event.code}: {event.message}"
+                        if event.code == "invalid_api_key":
+                            raise CliError(failed, EXIT_AUTH)
+                        break
+                    elif isinstance(event, realtime.ResponseDone):
+                        usage = dict(event.usage)
+                        status = event.status
+                        break
+                    elif isinstance(event, realtime.Closed):
+                        failed = f"the connection closed: {event.code} {event.reason}".strip()
+                        break
+    except realtime.SessionError as exc:
+        code = EXIT_AUTH if "invalid_api_key" in str(exc) else EXIT_CONNECT
+        raise CliError(str(exc), code) from None
+    except realtime.ConnError as exc:
+        message = str(exc)
+        code = EXIT_AUTH if " 401" in message or "403" in message else EXIT_CONNECT
+        raise CliError(f"cannot connect: {message}", code) from None
+    except TimeoutError:
+        raise CliError(f"no complete response within {args.timeout} s", EXIT_ERROR) from None
+    out.write("\n")
+    out.flush()
+    if args.audio_out:
+        write_wav(args.audio_out, bytes(audio_out))
+        err.write(f"wrote {len(audio_out) / 48_000:.2f} s of audio to {args.audio_out}\n")
+    latency = f"{first_delta * 1000:.0f} ms" if first_delta is not None else "n/a"
+    err.write(
+        f"-- {counted} events, first delta after {latency}, tokens: "
+        f"{usage.get('input_tokens', '?')} in / {usage.get('output_tokens', '?')} out "
+        f"({usage.get('total_tokens', '?')} total), status {status}\n"
+    )
+    if failed is not None:
+        raise CliError(failed, EXIT_ERROR)
+    return EXIT_OK if status == "completed" else EXIT_ERROR
+
+
+async def _serve_forever(server: Any, host: str, port: int, out: TextIO, what: str) -> int:
+    try:
+        async with server.serve(host, port) as url:
+            out.write(f"{what} listening on {url}\n(Ctrl-C to stop)\n")
+            out.flush()
+            await anyio.sleep_forever()
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONNECT
+        ) from None
+    return EXIT_OK  # pragma: no cover - sleep_forever only ends by cancellation
+
+
+async def _fake_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from fakes import FakeRealtimeServer
+
+    fake = FakeRealtimeServer()
+    if args.script:
+        apply_script(fake, load_script(args.script), Path(args.script).parent)
+    return await _serve_forever(fake, args.host, args.port, out, "fake Realtime server")
+
+
+async def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from fakes import FakeRealtimeServer
+
+    try:
+        server = FakeRealtimeServer.replay(args.file, pace=args.pace)
+    except FileNotFoundError:
+        raise CliError(f"{args.file}: no such file", EXIT_USAGE) from None
+    except (OSError, ValueError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    return await _serve_forever(server, args.host, args.port, out, f"replay of {args.file}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``realtime`` command."""
+    parser = argparse.ArgumentParser(
+        prog="realtime", description="OpenAI Realtime API client and fake server."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chat = commands.add_parser(
+        "chat",
+        help="send one message, stream the reply",
+        description="Send one message and print the streamed reply. Without OPENAI_API_KEY "
+        "and --url, talks to the embedded fake server (no network).",
+    )
+    chat.add_argument("prompt", nargs="?", help="the user message")
+    chat.add_argument("--url", help="the Realtime endpoint (ws:// or wss://)")
+    chat.add_argument("--model", default=None, help="the model (default gpt-realtime)")
+    chat.add_argument("--instructions", default=None, help="system instructions")
+    chat.add_argument("--voice", default=None, help="output voice (with --audio-out)")
+    chat.add_argument("--audio-in", metavar="FILE.wav", help="send a WAV file as input audio")
+    chat.add_argument("--audio-out", metavar="FILE.wav", help="ask for audio, write it here")
+    chat.add_argument("--record", metavar="FILE.jsonl", help="record the session's frames")
+    chat.add_argument("--timeout", type=float, default=60.0, help="seconds for the reply")
+    chat.set_defaults(run=_chat)
+
+    fake = commands.add_parser("fake", help="the fake Realtime server")
+    fake_commands = fake.add_subparsers(dest="fake_command", required=True, metavar="COMMAND")
+    serve = fake_commands.add_parser(
+        "serve",
+        help="serve the fake on a local port",
+        description="Serve the fake Realtime server so apps in any language can test against "
+        "it. Script: a JSON list of replies, e.g. "
+        '[{"text": "Hi"}, {"function_call": {"name": "f", "arguments": {"x": 1}}}].',
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--script", metavar="FILE", help="a JSON list of replies, in order")
+    serve.set_defaults(run=_fake_serve)
+
+    replay = commands.add_parser(
+        "replay",
+        help="serve a recorded session",
+        description="Serve a recording (Recorder or shared-recordings JSON lines): each client "
+        "gets the recorded server events; a client that diverges gets an error.",
+    )
+    replay.add_argument("file", metavar="FILE.jsonl")
+    replay.add_argument("--host", default="127.0.0.1")
+    replay.add_argument("--port", type=int, default=8765)
+    replay.add_argument("--pace", choices=["instant", "recorded"], default="instant")
+    replay.set_defaults(run=_replay)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """Run the ``realtime`` command; returns the exit code."""
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        code: int = anyio.run(args.run, args, out, err)
+    except CliError as exc:
+        err.write(f"realtime: error: {exc}\n")
+        return exc.code
+    except KeyboardInterrupt:
+        err.write("\nstopped\n")
+        return EXIT_OK if args.command in ("fake", "replay") else EXIT_INTERRUPTED
+    return code
