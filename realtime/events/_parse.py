@@ -25,7 +25,7 @@ def _reject_constant(name: str) -> NoReturn:
 # One decoder, built once: ``json.loads(text, parse_constant=...)`` would build a new decoder
 # per call, which costs more than decoding a small frame.
 _decoder = json.JSONDecoder(parse_constant=_reject_constant)
-_scan_once = _decoder.scan_once
+_scan_once = _decoder.scan_once  # type: ignore[attr-defined]  # set in __init__, not in typeshed
 
 
 def _decode(text: str) -> Any:
