@@ -46,6 +46,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -533,11 +534,11 @@ async def _bench(port: int, args: argparse.Namespace) -> dict[tuple[str, str], f
                 f"{base}?kind=audio",
                 f"{base}?kind=echo",
             )
-            t = await _median(args.repeat, lambda: client.flood(text_url, args.n_text))
+            t = await _median(args.repeat, partial(client.flood, text_url, args.n_text))
             results[(name, "text")] = args.n_text / t
-            t = await _median(args.repeat, lambda: client.flood(audio_url, args.n_audio))
+            t = await _median(args.repeat, partial(client.flood, audio_url, args.n_audio))
             results[(name, "audio")] = args.n_audio / t
-            t = await _median(args.repeat, lambda: client.send(echo_url, args.n_send))
+            t = await _median(args.repeat, partial(client.send, echo_url, args.n_send))
             results[(name, "send")] = args.n_send / t
             await _rtt(client, echo_url, 1, 20)  # warm-up
             p50, p99 = await _rtt(client, echo_url, 1, args.rtt_rounds)
