@@ -98,7 +98,9 @@ class Connection:
         self._transport = transport
         self._protocol = Protocol(max_message_size=config.max_message_size)
         self._channel: Channel | None = None
-        self._send_lock = anyio.Lock()
+        # No yield to the loop when the lock is free: a send then costs no task switch (the
+        # transport still waits when its buffer is full, as a socket write does).
+        self._send_lock = anyio.Lock(fast_acquire=True)
         batches_send, batches_recv = anyio.create_memory_object_stream[list[Event]](
             _BATCHES_IN_FLIGHT
         )

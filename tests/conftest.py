@@ -15,7 +15,7 @@ from fakes import FakeRealtimeServer
 from realtime.transports import MemoryTransport, ServerSocket, Transport
 
 # Every transport the conformance tests run over.
-TRANSPORTS = ["memory", "httpx_ws"]
+TRANSPORTS = ["memory", "httpx_ws", "websockets"]
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -73,9 +73,11 @@ class Wire:
 
 
 @pytest.fixture(params=TRANSPORTS)
-async def wire(request: pytest.FixtureRequest) -> AsyncIterator[Wire]:
-    fake = FakeRealtimeServer()
+async def wire(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterator[Wire]:
     kind = str(request.param)
+    if kind == "websockets" and anyio_backend != "asyncio":
+        pytest.skip("websockets transport is asyncio-only")
+    fake = FakeRealtimeServer()
     wire = Wire(kind, fake)
     if kind == "memory":
         wire.transport = MemoryTransport(wire.serve_socket)
@@ -94,6 +96,15 @@ async def wire(request: pytest.FixtureRequest) -> AsyncIterator[Wire]:
             fake.check()
         finally:
             await transport.aclose()
+    elif kind == "websockets":
+        from fakes._serve import serve
+        from realtime.transports import WebsocketsTransport
+
+        async with serve(wire.serve_socket) as url:
+            wire.transport = WebsocketsTransport()
+            wire.url = url
+            yield wire
+        fake.check()
     else:  # pragma: no cover
         raise AssertionError(f"unknown transport {kind}")
 

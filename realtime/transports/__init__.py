@@ -2,7 +2,8 @@
 
 ``MemoryTransport`` connects in memory to a server object (the fake Realtime server) for
 deterministic tests. ``HttpxWsTransport`` (the default) speaks WebSocket over the network with
-httpx-ws; it is imported on first use so that the core never imports httpx.
+httpx-ws; ``WebsocketsTransport`` (asyncio only) uses the ``websockets`` library. Both are
+imported on first use so that the core never imports httpx or websockets.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ._server import ServerSocket
 
 if TYPE_CHECKING:
     from ._httpx_ws import HttpxWsTransport
+    from ._websockets import WebsocketsTransport
 
 __all__ = [
     "Channel",
@@ -26,6 +28,7 @@ __all__ = [
     "Received",
     "ServerSocket",
     "Transport",
+    "WebsocketsTransport",
 ]
 
 
@@ -34,4 +37,8 @@ def __getattr__(name: str) -> Any:
         from ._httpx_ws import HttpxWsTransport
 
         return HttpxWsTransport
+    if name == "WebsocketsTransport":
+        from ._websockets import WebsocketsTransport
+
+        return WebsocketsTransport
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

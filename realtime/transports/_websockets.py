@@ -1,0 +1,282 @@
+"""A network transport on the ``websockets`` library's asyncio client (asyncio only).
+
+``websockets`` parses frames in its protocol's ``data_received`` callback and queues whole
+messages, so ``recv()`` returns without a task switch while messages are buffered;
+:meth:`_WebsocketsChannel.receive_many` drains what is already there, which lets the core parse
+a burst of events and hand them to its dispatcher as one batch.
+
+Configured for the core: no keepalive of its own (the core pings), no message size limit (the
+core enforces ``max_message_size``), no compression (Realtime traffic is mostly base64 audio,
+which deflate barely shrinks for much CPU). No ``websockets`` type or exception crosses this
+module's API: failures become :class:`~realtime.ConnError`, the end of a connection a
+:class:`Close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+    WebSocketException,
+)
+from websockets.protocol import State
+
+from realtime._config import ConnectRequest
+from realtime._errors import ConnError
+from realtime.transports._base import Channel, Close, Received, Transport
+
+__all__ = ["WebsocketsTransport"]
+
+_LOST = Close(1006, "connection lost")
+# Messages websockets may buffer before it stops reading the socket (TCP backpressure); the
+# core has its own bounded buffer behind this one. As the httpx-ws transport's queue.
+_MAX_QUEUE = 64
+# Most messages one receive_many returns, so that one burst cannot delay the dispatcher long.
+_MAX_BATCH = 256
+
+
+class _WebsocketsChannel(Channel):
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        # websockets' message queue (its Assembler's deque of frames): read to know whether a
+        # whole message is ready, never written.
+        self._frames = ws.recv_messages.frames.queue
+        self._ended: Close | None = None
+        self.closer: asyncio.Task[None] | None = None
+
+    def _end(self, exc: BaseException) -> Close:
+        if self._ended is None:
+            received = exc.rcvd if isinstance(exc, ConnectionClosed) else None
+            if received is None:
+                self._ended = _LOST
+            else:
+                self._ended = Close(int(received.code), received.reason)
+        return self._ended
+
+    async def receive(self) -> Received:
+        if self._ended is not None:
+            return self._ended
+        try:
+            return await self._ws.recv()
+        except (ConnectionClosed, WebSocketException, OSError) as exc:
+            return self._end(exc)
+
+    async def receive_many(self) -> list[Received]:
+        first = await self.receive()
+        if self._ended is not None:
+            return [first]
+        out = [first]
+        frames = self._frames
+        recv = self._ws.recv
+        # A message whose first frame is final is complete: recv() returns it without waiting.
+        while frames and frames[0].fin and len(out) < _MAX_BATCH:
+            try:
+                out.append(await recv())
+            except (ConnectionClosed, WebSocketException, OSError) as exc:
+                out.append(self._end(exc))
+                break
+        return out
+
+    async def send_text(self, text: str) -> None:
+        try:
+            await self._ws.send(text)
+        except (WebSocketException, OSError) as exc:
+            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+
+    async def send_bytes(self, data: bytes) -> None:
+        try:
+            await self._ws.send(data)
+        except (WebSocketException, OSError) as exc:
+            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+
+    async def send_ping(self, data: bytes = b"") -> anyio.Event:
+        try:
+            waiter = await self._ws.ping(data)
+        except ConcurrencyError as exc:
+            raise ConnError("a ping with the same payload is already waiting") from exc
+        except (WebSocketException, OSError) as exc:
+            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+        pong = anyio.Event()
+
+        def answered(future: asyncio.Future[float]) -> None:
+            # A connection lost before the pong fails the future: no pong then.
+            if not future.cancelled() and future.exception() is None:
+                pong.set()
+
+        future = asyncio.ensure_future(waiter)
+        future.add_done_callback(answered)
+        return pong
+
+    async def send_pong(self, data: bytes = b"") -> None:
+        try:
+            await self._ws.pong(data)
+        except (WebSocketException, OSError) as exc:
+            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+
+    async def send_close(self, code: int = 1000, reason: str = "") -> None:
+        if self._ws.protocol.state is not State.OPEN or self.closer is not None:
+            return  # closing or closed already: the peer's answer (or the loss) is coming
+        # websockets' close() sends the frame at once, then waits for the end of the TCP
+        # connection; that wait runs in its own task so that the answer arrives by receive().
+        self.closer = asyncio.ensure_future(self._ws.close(code, reason))
+        await asyncio.sleep(0)  # let it write the close frame before returning
+
+    async def release(self, close_timeout: float) -> None:
+        """Finish the closing handshake (bounded), then drop the TCP connection."""
+        ws = self._ws
+        closer = self.closer
+        if closer is None and ws.protocol.state is not State.CLOSED:
+            closer = self.closer = asyncio.ensure_future(ws.close())
+        if closer is not None:
+            with anyio.move_on_after(close_timeout):
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(closer)
+            if not closer.done():
+                closer.cancel()
+        if ws.protocol.state is not State.CLOSED or not ws.connection_lost_waiter.done():
+            ws.transport.abort()
+
+
+class WebsocketsTransport(Transport):
+    """WebSocket over the network with the ``websockets`` library (asyncio only).
+
+    Install with the ``websockets`` extra. Under trio, connecting raises
+    :class:`~realtime.ConnError`: use :class:`HttpxWsTransport` there.
+
+    Args:
+        ssl: The ``ssl.SSLContext`` for ``wss://`` URLs (the system's trust store by default).
+        **connect_options: More keyword arguments for ``websockets.asyncio.client.connect``
+            (``proxy``, ``max_queue``, ``write_limit``, ...); they override this transport's
+            own choices (no keepalive, no size limit, no compression).
+    """
+
+    def __init__(self, *, ssl: ssl.SSLContext | None = None, **connect_options: Any) -> None:
+        self._ssl = ssl
+        self._options = connect_options
+
+    def __repr__(self) -> str:
+        return "WebsocketsTransport()"
+
+    def connect(self, request: ConnectRequest) -> AbstractAsyncContextManager[Channel]:
+        return self._connect(request)
+
+    @asynccontextmanager
+    async def _connect(self, request: ConnectRequest) -> AsyncIterator[Channel]:
+        _require_asyncio()
+        ws = await self._handshake(request)
+        channel = _WebsocketsChannel(ws)
+        try:
+            yield channel
+        finally:
+            with anyio.CancelScope(shield=True):
+                await channel.release(request.close_timeout)
+
+    async def _handshake(self, request: ConnectRequest) -> ClientConnection:
+        url = _ws_url(request.url)
+        where = _where(url)
+        timeout = request.connect_timeout
+        options: dict[str, Any] = {
+            "additional_headers": list(request.headers),
+            "user_agent_header": None,  # the request's headers carry the User-Agent
+            "compression": None,
+            "open_timeout": timeout,
+            "ping_interval": None,
+            "close_timeout": request.close_timeout,
+            "max_size": None,
+            "max_queue": _MAX_QUEUE,
+        }
+        if self._ssl is not None and url.startswith("wss:"):
+            options["ssl"] = self._ssl
+        options.update(self._options)
+        try:
+            with anyio.fail_after(timeout + 1.0):  # websockets' open_timeout fires first
+                return await ws_connect(url, **options)
+        except TimeoutError as exc:
+            raise ConnError(f"connect to {where} timed out after {timeout} s") from exc
+        except InvalidStatus as exc:
+            raise _refused(exc) from exc
+        except InvalidURI as exc:
+            raise ConnError(f"cannot connect to {where}: invalid URL") from exc
+        except InvalidHandshake as exc:
+            raise ConnError(
+                f"the server at {where} did not complete a WebSocket handshake: {exc}"
+            ) from exc
+        except WebSocketException as exc:
+            raise ConnError(f"could not connect to {where}: {type(exc).__name__}: {exc}") from exc
+        except OSError as exc:
+            raise _os_error(exc, where) from exc
+
+
+def _require_asyncio() -> None:
+    # websockets runs on asyncio's event loop; under trio (or anything else) there is none.
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConnError(
+            "WebsocketsTransport is asyncio-only and no asyncio event loop is running "
+            "(trio?): use HttpxWsTransport, which runs on asyncio and trio"
+        ) from None
+
+
+def _refused(exc: InvalidStatus) -> ConnError:
+    response = exc.response
+    status = response.status_code
+    body = response.body or b""
+    parsed: object = None
+    if body:
+        parsed = body.decode("utf-8", "replace")
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(body)
+    return ConnError(
+        f"the server refused the WebSocket upgrade with HTTP {status}",
+        status_code=status,
+        body=parsed,
+    )
+
+
+def _os_error(exc: OSError, where: str) -> ConnError:
+    host = where.rsplit(":", 1)[0]
+    if isinstance(exc, socket.gaierror):
+        return ConnError(f"could not resolve host {host} (DNS lookup failed)")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConnError(f"TLS handshake with {where} failed: {exc.verify_message}")
+    if isinstance(exc, ssl.SSLError):
+        return ConnError(f"TLS handshake with {where} failed: {exc}")
+    if (
+        isinstance(exc, ConnectionRefusedError)
+        or exc.errno == errno.ECONNREFUSED
+        or "refused" in str(exc).lower()  # asyncio's "Multiple exceptions: ..." over addresses
+    ):
+        return ConnError(f"connection refused by {where}")
+    return ConnError(f"could not connect to {where}: {type(exc).__name__}: {exc}")
+
+
+def _ws_url(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def _where(url: str) -> str:
+    # host:port only: never the userinfo, path or query of the URL.
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    host = parts.hostname or ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
