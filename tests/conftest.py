@@ -140,7 +140,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line("not covered: " + ", ".join(missing))
 
 
-
 def _fault_matrix_summary(terminalreporter: Any) -> None:
     from tests._matrix import ROWS, render
 

@@ -140,7 +140,7 @@ async def garbage(ctx: Ctx) -> None:
 
 
 async def oversized(ctx: Ctx) -> None:
-    await ctx.wire.fake.send_raw('{"type":"x","pad":"' + "A" * 5000 + '"}')
+    await ctx.wire.fake.send_raw('{"type":"x","pad":"' + "A" * 50_000 + '"}')
     await ctx.log.wait_for(Closed)
     ctx.tg.start_soon(ctx.app.send, 3)
 
@@ -153,9 +153,9 @@ async def refused_on_retry(ctx: Ctx) -> None:
 
 async def expiry_mid_response(ctx: Ctx) -> None:
     await _stalled_response(ctx)
-    ctx.wire.fake.expire_sessions_after(0)
+    for connection in ctx.wire.fake.live_connections:  # this session only, not the next
+        connection.schedule_expiry(0)
     await ctx.log.wait_for(Reconnecting)
-    ctx.wire.fake.session_limit = None
     ctx.tg.start_soon(ctx.app.send, 3)
 
 
@@ -177,7 +177,12 @@ def _retried(code: int) -> list[str]:
 ROWS = [
     *(Row(f"server close {c}", close_with(c), ConnectionState.OPEN, _retried(c)) for c in RETRIED),
     *(
-        Row(f"server close {c}", close_with(c), ConnectionState.CLOSED, ["Connected", f"Closed({c})"])
+        Row(
+            f"server close {c}",
+            close_with(c),
+            ConnectionState.CLOSED,
+            ["Connected", f"Closed({c})"],
+        )
         for c in FINAL
     ),
     Row("drop (1006)", drop, ConnectionState.OPEN, _retried(1006)),
@@ -197,7 +202,7 @@ ROWS = [
         oversized,
         ConnectionState.CLOSED,
         ["Connected", "Closed(1009)"],
-        config={"max_message_size": 1000},
+        config={"max_message_size": 20_000},
     ),
     Row(
         "handshake refused (503) on retry",
@@ -245,6 +250,10 @@ def _handler(wire: Wire, name: str | None) -> Callable[[Any], Awaitable[None]] |
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 async def test_fault(wire: Wire, row: Row, anyio_backend: str) -> None:
+    if wire.kind != "memory" and row.name in ("server close 1005", "server close 1006"):
+        # RFC 6455 7.4.1: 1005 and 1006 must never be sent in a close frame; over a real
+        # socket the fake cannot send them (1006 is the "drop" row).
+        pytest.skip("not expressible on a real WebSocket")
     log = EventLog()
     handler = _handler(wire, row.handler)
     if handler is not None:
