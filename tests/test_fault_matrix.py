@@ -33,7 +33,7 @@ from realtime import (
     ReconnectPolicy,
     SendQueueFullError,
 )
-from realtime.events import Closed, Connected, FrameError, Reconnected, Reconnecting
+from realtime.events import Closed, Connected, Reconnected, Reconnecting
 
 from . import _matrix
 from ._util import EventLog
