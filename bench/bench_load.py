@@ -60,7 +60,10 @@ async def run(args: argparse.Namespace) -> None:
             httpx_transport = HttpxWsTransport()
             stack.push_async_callback(httpx_transport.aclose)
             transport = httpx_transport
-        config = realtime.ModelConfig(api_key="sk-bench", url=url, ping_interval=None)
+        # Opening 1,000 at once on one core (tracemalloc on) takes longer than the default 10 s.
+        config = realtime.ModelConfig(
+            api_key="sk-bench", url=url, ping_interval=None, connect_timeout=120.0
+        )
         await load(args, fake, transport, config)
         await soak(args, fake, transport, config)
 
