@@ -373,7 +373,10 @@ class Connection:
                     if retry is None:
                         break
                     _, delay = retry
-                    await self._flush()  # listeners hear of the Reconnecting now, not later
+                    # Listeners hear of the Reconnecting now, not later. Not _flush: the old
+                    # connection's last events were watched in _plan_retry already, and
+                    # watching them again would reset the retry budget it just spent.
+                    await self._send_batch(protocol.events_received())
                     self._life_scope = anyio.CancelScope()  # close() cancels the wait
                     with self._life_scope:
                         await anyio.sleep(delay)
@@ -466,6 +469,10 @@ class Connection:
         """After a connection ended: ``(attempt, delay)`` to try again, or ``None`` to stop."""
         policy = self._policy
         events = self._protocol.pending_events()
+        if policy is not None:
+            # The dead connection's last batch (kept back by _pump) counts before deciding:
+            # its server events, an error code among them, belong to that connection.
+            self._watch(events)
         closed = events[-1] if events and isinstance(events[-1], Closed) else None
         if closed is not None:
             self._last_code = closed.code

@@ -136,6 +136,7 @@ def _validate_fake_events(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    _fault_matrix_summary(terminalreporter)
     if not _COVERED:
         return
     from tests.fidelity import ALL_SERVER_EVENT_TYPES
@@ -148,3 +149,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     )
     if missing:
         terminalreporter.write_line("not covered: " + ", ".join(missing))
+
+
+def _fault_matrix_summary(terminalreporter: Any) -> None:
+    from tests._matrix import ROWS, render
+
+    if not ROWS:
+        return
+    terminalreporter.section("fault matrix (see RELIABILITY.md)")
+    for line in render():
+        terminalreporter.write_line(line)
