@@ -239,3 +239,32 @@ def realtime_fake() -> Any:
     from fakes import FakeRealtimeServer
 
     return FakeRealtimeServer()
+
+
+async def test_last_batch_of_a_dead_connection_does_not_refill_the_retry_budget() -> None:
+    # Regression: the dying connection's final batch (here session.created and the close,
+    # read in one burst) was inspected after the retry was counted, resetting the budget, so
+    # max_attempts=1 made two attempts.
+    connections = 0
+
+    async def handler(socket: ServerSocket) -> None:
+        nonlocal connections
+        connections += 1
+        if connections > 1:
+            await socket.reject(503, b'{"error": {"message": "overloaded"}}')
+            return
+        await socket.accept()
+        # No await yields between these on the memory wire: the client reads them together.
+        await socket.send_text('{"type":"session.created","event_id":"e1","session":{}}')
+        await socket.close(1011, "")
+        await socket.receive()
+
+    log = EventLog()
+    policy = ReconnectPolicy(max_attempts=1, initial_delay=0, jitter=False)
+    with anyio.fail_after(5):
+        async with realtime.connect(
+            CONFIG, transport=MemoryTransport(handler), session=log, reconnect=policy
+        ):
+            await log.wait_for(Closed)
+    assert [e.attempt for e in log.events if isinstance(e, Reconnecting)] == [1]
+    assert connections == 2
