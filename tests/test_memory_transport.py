@@ -268,3 +268,60 @@ async def test_last_batch_of_a_dead_connection_does_not_refill_the_retry_budget(
             await log.wait_for(Closed)
     assert [e.attempt for e in log.events if isinstance(e, Reconnecting)] == [1]
     assert connections == 2
+
+
+async def test_backpressure_holds_the_reader_and_drops_nothing() -> None:
+    # A listener that blocks makes the reader wait once 64 batches are in flight; when it
+    # lets go, every event arrives, in order.
+    count = 300
+
+    async def trickle(socket: ServerSocket) -> None:
+        await socket.accept()
+        for n in range(count):
+            await socket.send_text(f'{{"type":"test.tick","n":{n}}}')
+            await anyio.lowlevel.checkpoint()  # one frame per client read: one batch each
+        await socket.receive()
+
+    gate = anyio.Event()
+    seen: list[int] = []
+    all_seen = anyio.Event()
+
+    async def slow(event: Any) -> None:
+        if event.type == "test.tick":
+            await gate.wait()
+            seen.append(event.raw["n"])
+            if len(seen) == count:
+                all_seen.set()
+
+    with anyio.fail_after(10):
+        async with realtime.connect(CONFIG, transport=MemoryTransport(trickle), session=slow):
+            await anyio.wait_all_tasks_blocked()  # the reader is now held by backpressure
+            gate.set()
+            await all_seen.wait()
+    assert seen == list(range(count))
+
+
+async def test_a_failing_key_on_retry_abandons_with_a_final_close() -> None:
+    calls = 0
+
+    def key() -> str:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            return 42  # type: ignore[return-value]
+        return "sk-test"
+
+    fake = realtime_fake()
+    log = EventLog()
+    config = ModelConfig(api_key=key, ping_interval=None)
+    policy = ReconnectPolicy(initial_delay=0, jitter=False)
+    with anyio.fail_after(5):
+        async with realtime.connect(
+            config, transport=MemoryTransport(fake), session=log, reconnect=policy
+        ) as conn:
+            await log.wait_for("session.created")
+            await fake.close_connections(1011, "")
+            closed = await log.wait_for(Closed)
+            assert conn.state is S.CLOSED
+    assert closed.reason == "reconnect abandoned"
+    assert calls == 2
