@@ -21,14 +21,17 @@ Contract for implementers:
 from __future__ import annotations
 
 import abc
+import json
 from contextlib import AbstractAsyncContextManager
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 import anyio
 
 from .._config import ConnectRequest
+from .._errors import ConnError
 
-__all__ = ["Channel", "Close", "Received", "Transport"]
+__all__ = ["Channel", "Close", "Received", "Transport", "host_port", "upgrade_refused"]
 
 
 class Close(NamedTuple):
@@ -86,3 +89,31 @@ class Transport(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the transport holds (an owned HTTP client, say)."""
+
+
+def upgrade_refused(status: int, body: bytes) -> ConnError:
+    """The :class:`~realtime.ConnError` for an upgrade the server answered with HTTP ``status``.
+
+    The body is parsed as JSON when it is JSON (the usual ``{"error": {...}}``), else kept as
+    text, so ``str(error)`` carries the server's message either way.
+    """
+    parsed: object = None
+    if body:
+        parsed = body.decode("utf-8", "replace")
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            pass
+    return ConnError(
+        f"the server refused the WebSocket upgrade with HTTP {status}",
+        status_code=status,
+        body=parsed,
+    )
+
+
+def host_port(url: str) -> str:
+    """``host:port`` of ``url`` for error messages: never its userinfo, path or query."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+    host = parts.hostname or ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -44,7 +43,14 @@ from httpx_ws._ping import AsyncPingManager
 
 from realtime._config import ConnectRequest
 from realtime._errors import ConnError
-from realtime.transports._base import Channel, Close, Received, Transport
+from realtime.transports._base import (
+    Channel,
+    Close,
+    Received,
+    Transport,
+    host_port,
+    upgrade_refused,
+)
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -318,7 +324,7 @@ class HttpxWsTransport(Transport):
             ("Sec-WebSocket-Key", key),
             ("Sec-WebSocket-Version", "13"),
         ]
-        where = _where(url)
+        where = host_port(url)
         timeout = request.connect_timeout
         try:
             with anyio.fail_after(timeout):
@@ -356,17 +362,7 @@ async def _refused(response: httpx.Response) -> ConnError:
             body += chunk
             if len(body) >= _MAX_ERROR_BODY:
                 break
-    status = response.status_code
-    parsed: object = None
-    if body:
-        parsed = bytes(body).decode("utf-8", "replace")
-        with contextlib.suppress(ValueError):
-            parsed = json.loads(body)
-    return ConnError(
-        f"the server refused the WebSocket upgrade with HTTP {status}",
-        status_code=status,
-        body=parsed,
-    )
+    return upgrade_refused(response.status_code, bytes(body))
 
 
 def _connect_error(exc: httpx.HTTPError, where: str) -> ConnError:
@@ -409,14 +405,6 @@ def _http_url(url: str) -> str:
     parts = urlsplit(url)
     scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
-
-
-def _where(url: str) -> str:
-    # host:port only: never the userinfo, path or query of the URL.
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname or ""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @asynccontextmanager

@@ -8,7 +8,6 @@ answered by the peer, and an abrupt loss seen as code 1006.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +21,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .._compat import single_exception
 from .._config import ConnectRequest
 from .._errors import ConnError
-from ._base import Channel, Close, Received, Transport
+from ._base import Channel, Close, Received, Transport, upgrade_refused
 from ._server import ServerSocket
 
 __all__ = ["MemoryHandler", "MemoryServer", "MemoryTransport"]
@@ -290,8 +289,8 @@ class MemoryTransport(Transport):
                     raise ConnError(f"connect timed out after {request.connect_timeout} s")
                 if socket.rejection is not None:
                     tg.cancel_scope.cancel()
-                    status, body, content_type = socket.rejection
-                    raise _rejected(status, body, content_type)
+                    status, body, _ = socket.rejection
+                    raise upgrade_refused(status, body)
                 try:
                     yield _MemoryChannel(client)
                 finally:
@@ -316,17 +315,3 @@ class MemoryTransport(Transport):
             )
         else:
             await socket.close(1000, "")
-
-
-def _rejected(status: int, body: bytes, content_type: str) -> ConnError:
-    parsed: object = body.decode("utf-8", "replace")
-    if "json" in content_type:
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            pass
-    return ConnError(
-        f"the server refused the WebSocket upgrade with HTTP {status}",
-        status_code=status,
-        body=parsed,
-    )

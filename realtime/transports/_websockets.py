@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -40,7 +39,14 @@ from websockets.protocol import State
 
 from realtime._config import ConnectRequest
 from realtime._errors import ConnError
-from realtime.transports._base import Channel, Close, Received, Transport
+from realtime.transports._base import (
+    Channel,
+    Close,
+    Received,
+    Transport,
+    host_port,
+    upgrade_refused,
+)
 
 __all__ = ["WebsocketsTransport"]
 
@@ -190,7 +196,7 @@ class WebsocketsTransport(Transport):
 
     async def _handshake(self, request: ConnectRequest) -> ClientConnection:
         url = _ws_url(request.url)
-        where = _where(url)
+        where = host_port(url)
         timeout = request.connect_timeout
         options: dict[str, Any] = {
             "additional_headers": list(request.headers),
@@ -236,19 +242,7 @@ def _require_asyncio() -> None:
 
 
 def _refused(exc: InvalidStatus) -> ConnError:
-    response = exc.response
-    status = response.status_code
-    body = response.body or b""
-    parsed: object = None
-    if body:
-        parsed = body.decode("utf-8", "replace")
-        with contextlib.suppress(ValueError):
-            parsed = json.loads(body)
-    return ConnError(
-        f"the server refused the WebSocket upgrade with HTTP {status}",
-        status_code=status,
-        body=parsed,
-    )
+    return upgrade_refused(exc.response.status_code, bytes(exc.response.body or b""))
 
 
 def _os_error(exc: OSError, where: str) -> ConnError:
@@ -272,11 +266,3 @@ def _ws_url(url: str) -> str:
     parts = urlsplit(url)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
-
-
-def _where(url: str) -> str:
-    # host:port only: never the userinfo, path or query of the URL.
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "wss" else 80)
-    host = parts.hostname or ""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
