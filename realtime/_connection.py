@@ -128,6 +128,7 @@ class Connection:
         self._queue: list[_Queued] = []
         self._queued_bytes = 0
         self._error_code: str | None = None
+        self._last_code: int | None = None  # of the last connection's close, for the final one
 
     # -- public state and listeners --------------------------------------------------------
 
@@ -462,8 +463,6 @@ class Connection:
                 for message in queued.messages:
                     self._restorer.sent(message)
             queued.done.set()
-
-    _last_code: int | None = None
 
     def _plan_retry(self) -> tuple[int, float] | None:
         """After a connection ended: ``(attempt, delay)`` to try again, or ``None`` to stop."""
