@@ -1,27 +1,32 @@
-"""The async driver: one connection's tasks around the sans-I/O :class:`Protocol`.
+"""The connection: its public API, and the one supervisor task it lives in.
 
-Three tasks run per connection, in a task group owned by the task that connected:
+A connection runs as **one supervisor task** (``Connection._run``) and, inside it, a task group
+of its own with the dispatcher task (``_dispatch.py``) and, per link, the link's keepalive
+(``_link.py``). The supervisor task itself is the reader: it opens each link through the
+transport (so the transport's own background tasks live in one task from start to end), pumps
+it, and on a recoverable close plans the next one (``_reconnect.py``).
 
-- the *reader* opens the transport's channel (so the transport's own background tasks live in
-  one task from start to end), then drains it into the protocol without ever waiting on a
-  listener: a slow listener cannot stall the transport's ping/pong handling;
-- the *dispatcher* delivers events in wire order: the session handler first, then each
-  listener in the order added, sequentially, each event to each exactly once, then to the
-  ``async for`` buffer;
-- the *keepalive* pings on an interval and fails the connection when no pong comes back.
+Where the supervisor task runs is the caller's choice, never a scope entered by hand:
 
-Between reader and dispatcher sits a bounded buffer of event batches. When the dispatcher
-falls behind by that much, the reader waits: the transport's socket buffers fill and the
-server sees TCP backpressure. Nothing is dropped.
+- ``async with connect(...)``: in a task group the ``async with`` statement itself enters and
+  leaves (``_lifespan.py``);
+- ``await connect(..., task_group=tg)``: in the caller's task group; cancelling it ends the
+  connection with a final ``Closed``;
+- ``await connect(...)``: as a detached task of the event loop (``_detached.py``).
+
+``close()`` only asks and waits: it works from any task, any number of times, inside any cancel
+scope. Whatever way the supervisor ends (closed, lost, aborted, cancelled), it settles the state,
+hands back what was never sent, and delivers the final ``Closed`` (shielded, bounded by
+``close_timeout``): no exception escapes it.
 """
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
+import functools
 import logging
-import os
-from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from itertools import count
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,14 +34,18 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 from anyio.abc import TaskGroup
 
+from . import _detached
 from ._config import ConnectRequest, ModelConfig, build_request
-from ._errors import BufferOverflowError, ConnError, NotConnectedError, SendQueueFullError
-from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
+from ._dispatch import Dispatcher, Listener
+from ._errors import ConnError, NotConnectedError
+from ._frames import BinaryFrame, Frame, PingFrame, TextFrame
+from ._lifespan import Lifespan
+from ._link import NOT_OPEN, Link
 from ._protocol import Protocol, encode_messages
-from ._reconnect import NO_RETRY_ERROR_CODES, ReconnectPolicy, Restorer
+from ._reconnect import Reconnector, ReconnectPolicy
 from ._state import ConnectionState
-from .events import Closed, Event, Reconnected, Reconnecting, ServerEventBase
-from .transports._base import Channel, Transport
+from .events import Closed, Event, Reconnected
+from .transports._base import Transport
 
 __all__ = ["DEFAULT_MODEL", "Connection", "Listener", "connect"]
 
@@ -44,32 +53,8 @@ logger = logging.getLogger("realtime.connection")
 
 DEFAULT_MODEL = "gpt-realtime"
 
-Listener = Callable[[Event], object]
-"""A session handler or listener: called with each event; an awaitable result is awaited."""
-
-_BATCHES_IN_FLIGHT = 64
-
-
-class _Gap:
-    """Marks in the iteration buffer where events were dropped for the iterator."""
-
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 1
-
-
-class _Queued:
-    """Messages sent while reconnecting, and the sender waiting for their fate."""
-
-    __slots__ = ("done", "error", "messages", "size", "texts")
-
-    def __init__(self, texts: list[str], messages: tuple[dict[str, Any], ...]) -> None:
-        self.texts = texts
-        self.messages = messages
-        self.size = sum(len(t) for t in texts)
-        self.done = anyio.Event()
-        self.error: ConnError | None = None
+_OPEN = ConnectionState.OPEN
+_ids = count(1)
 
 
 class Connection:
@@ -92,43 +77,20 @@ class Connection:
     ) -> None:
         self.config = config
         self.model = model
-        self._session = session
-        self._listeners: list[Listener] = []
-        self._retarget()
         self._transport = transport
         self._protocol = Protocol(max_message_size=config.max_message_size)
-        self._channel: Channel | None = None
-        # No yield to the loop when the lock is free: a send then costs no task switch (the
-        # transport still waits when its buffer is full, as a socket write does).
-        self._send_lock = anyio.Lock(fast_acquire=True)
-        batches_send, batches_recv = anyio.create_memory_object_stream[list[Event]](
-            _BATCHES_IN_FLIGHT
-        )
-        self._batches_send = batches_send
-        self._batches_recv = batches_recv
-        self._iter_limit = event_buffer
-        self._iter_buffer: deque[Event | _Gap] = deque()
-        self._iter_wakeup: anyio.Event | None = None
-        self._tg: TaskGroup | None = None
-        self._owner: int | None = None
-        self._dispatcher_task: int | None = None
-        self._reader_scope = anyio.CancelScope()
-        self._dispatch_scope = anyio.CancelScope()
-        self._reader_done = anyio.Event()
-        self._dispatch_done = anyio.Event()
-        self._handshake_done = anyio.Event()
-        self._handshake_error: BaseException | None = None
-        # Reconnection state (see _read): all of it is inert without a policy.
-        self._policy = reconnect
-        self._restorer = Restorer(reconnect.restore) if reconnect is not None else None
-        self._attempt = 0
-        self._retrying = False
-        self._close_requested = False
+        self._dispatcher = Dispatcher(session, event_buffer)
+        self._reconnector = Reconnector(reconnect)
+        self._link: Link | None = None
+        # The current link's life (handshake and pump) or the wait before the next one.
         self._life_scope = anyio.CancelScope()
-        self._queue: list[_Queued] = []
-        self._queued_bytes = 0
-        self._error_code: str | None = None
-        self._last_code: int | None = None  # of the last connection's close, for the final one
+        # The supervisor's whole life: cancelled to abort.
+        self._run_scope = anyio.CancelScope()
+        self._opened = anyio.Event()  # the first handshake succeeded, or the connection ended
+        self._handshake_error: ConnError | None = None
+        self._reader_done = anyio.Event()
+        self._close_requested = False
+        self._ended = False  # no more links: queued senders are handed back, not kept
 
     # -- public state and listeners --------------------------------------------------------
 
@@ -142,20 +104,11 @@ class Connection:
 
         Adding the same listener twice delivers each event to it twice.
         """
-        self._listeners.append(listener)
-        self._retarget()
+        self._dispatcher.add_listener(listener)
 
     def remove_listener(self, listener: Listener) -> None:
         """Stop delivering to ``listener``. Idempotent: an unknown listener is ignored."""
-        try:
-            self._listeners.remove(listener)
-        except ValueError:
-            return
-        self._retarget()
-
-    def _retarget(self) -> None:
-        session = (self._session,) if self._session is not None else ()
-        self._targets: tuple[Listener, ...] = (*session, *self._listeners)
+        self._dispatcher.remove_listener(listener)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -163,44 +116,53 @@ class Connection:
         """Send one client event, or a list of them as consecutive frames.
 
         All messages are encoded before any is sent, so a message that cannot be encoded
-        sends nothing. Frames of one call are never interleaved with another call's.
+        sends nothing. Frames of one call are never interleaved with another call's, and a
+        frame is never cut: a cancel scope firing mid-send stops between frames.
+
+        With a reconnect policy, a send while the connection is between links (the drop
+        detected, the next link not yet open) waits in the queue and returns once its
+        messages went out on the next link.
 
         Raises:
-            NotConnectedError: The connection is not OPEN.
+            NotConnectedError: The connection is not OPEN (and no reconnect is possible).
             FrameEncodeError: A message is not a JSON object with a string ``type``, or holds a
                 value JSON cannot represent. Nothing was sent.
-            ConnError: The transport failed mid-way; ``unsent`` holds the messages not sent.
+            ConnError: The link failed mid-way (the transport failed, or the peer stopped
+                reading for ``ping_timeout``); ``unsent`` holds the messages not written.
+                Those before them left the socket: sent, fate unknown.
+            SendQueueFullError: While reconnecting, the queue is full; nothing was queued.
         """
-        if self._retrying and self._protocol.state is not ConnectionState.OPEN:
+        link = self._link
+        if link is not None and self._protocol.state is _OPEN:
+            texts = encode_messages(message)
+            written = await link.send_texts(texts)
+            if written == len(texts):
+                if self._reconnector.restorer is not None:
+                    self._reconnector.sent(message if isinstance(message, list) else [message])
+                return
+            if written != NOT_OPEN:
+                messages = message if isinstance(message, list) else [message]
+                unsent = tuple(dict(m) for m in messages[written:])
+                error = link.error
+                raise ConnError(str(error), unsent=unsent) from error
+        if self._reconnector.may_retry(self._close_requested) and not self._ended:
             await self._enqueue(message)
             return
-        texts = self._protocol.encode(message)
-        messages = message if isinstance(message, list) else [message]
-        async with self._send_lock:
-            channel = self._open_channel()
-            for index, text in enumerate(texts):
-                try:
-                    await channel.send_text(text)
-                except ConnError as exc:
-                    unsent = tuple(dict(m) for m in messages[index:])
-                    raise ConnError(str(exc), unsent=unsent) from exc
-        if self._restorer is not None:
-            for sent in messages:
-                self._restorer.sent(sent)
+        raise NotConnectedError(self._protocol.state)
 
     async def _enqueue(self, message: Mapping[str, Any] | list[Mapping[str, Any]]) -> None:
-        """Hold messages until the reconnect succeeds; raise their fate if it fails."""
-        assert self._policy is not None
+        """Hold messages until the next link is open; raise their fate if there is none."""
         texts = encode_messages(message)
         messages = tuple(dict(m) for m in (message if isinstance(message, list) else [message]))
-        queued = _Queued(texts, messages)
-        if self._queued_bytes + queued.size > self._policy.max_queued_bytes:
-            raise SendQueueFullError(self._policy.max_queued_bytes, messages)
-        self._queue.append(queued)
-        self._queued_bytes += queued.size
-        await queued.done.wait()
-        if queued.error is not None:
-            raise queued.error
+        pending = self._reconnector.enqueue(texts, messages)
+        try:
+            await pending.done.wait()
+        except BaseException:
+            # Cancelled while waiting: what was not written yet is withdrawn, not sent later.
+            self._reconnector.withdraw(pending)
+            raise
+        if pending.error is not None:
+            raise pending.error
 
     async def send_frame(self, frame: Frame) -> None:
         """Send one raw WebSocket frame.
@@ -211,22 +173,22 @@ class Connection:
             ConnError: The transport failed.
         """
         self._protocol.check_frame(frame)
-        async with self._send_lock:
-            channel = self._open_channel()
-            if isinstance(frame, TextFrame):
-                await channel.send_text(frame.text)
-            elif isinstance(frame, BinaryFrame):
-                await channel.send_bytes(bytes(frame.data))
-            elif isinstance(frame, PingFrame):
-                await channel.send_ping(bytes(frame.data))
-            elif isinstance(frame, PongFrame):  # pragma: no branch - check_frame ruled out the rest
-                await channel.send_pong(bytes(frame.data))
-
-    def _open_channel(self) -> Channel:
-        # Re-checked under the lock: the state may have changed while we waited for it.
-        if self._protocol.state is not ConnectionState.OPEN or self._channel is None:
+        link = self._link
+        if link is None:
             raise NotConnectedError(self._protocol.state)
-        return self._channel
+        channel = link.channel
+        if isinstance(frame, TextFrame):
+            written = await link.send_one(channel.send_text, frame.text)
+        elif isinstance(frame, BinaryFrame):
+            written = await link.send_one(channel.send_bytes, bytes(frame.data))
+        elif isinstance(frame, PingFrame):
+            written = await link.send_one(channel.send_ping, bytes(frame.data))
+        else:  # PongFrame: check_frame ruled out the rest
+            written = await link.send_one(channel.send_pong, bytes(frame.data))
+        if not written:
+            if link.error is None:
+                raise NotConnectedError(self._protocol.state)
+            raise ConnError(str(link.error)) from link.error
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -235,65 +197,46 @@ class Connection:
 
         Waits at most ``config.close_timeout`` for the peer, then abandons the socket. Returns
         once every event, the final :class:`~realtime.events.Closed` included, was delivered
-        (unless called from a listener, which cannot wait for its own dispatcher). Idempotent.
-        Call it (or leave ``async with``) from the task that connected: that task owns the
-        connection's task group. If the wait is cancelled, the connection is aborted at once
-        and the cancellation goes on.
+        (unless called from a listener, which cannot wait for its own delivery). Idempotent;
+        may be called from any task, by several at once. If the wait is cancelled, the
+        connection is aborted at once (the final ``Closed`` is still delivered) and the
+        cancellation goes on.
         """
         try:
             await self._close_gracefully()
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._abort()
-            # Outside the shield: the task group was entered before it, so it must be left
-            # after it (cancel scopes nest). Its tasks are done, so leaving is immediate.
-            if anyio.get_current_task().id == self._owner:
-                await self._exit_task_group()
             raise
 
     async def _close_gracefully(self) -> None:
         self._close_requested = True
-        if self._retrying and self._protocol.state is not ConnectionState.OPEN:
-            # Waiting to reconnect, or mid-handshake: there is no peer to say goodbye to.
+        state = self._protocol.state
+        if state is ConnectionState.CONNECTING or (
+            self._reconnector.retrying and state is not _OPEN
+        ):
+            # Mid-handshake, or waiting to reconnect: there is no peer to say goodbye to.
             self._life_scope.cancel()
-        if self._protocol.send_close(1000, ""):
-            with anyio.move_on_after(self.config.close_timeout):
-                await self._send_close(1000, "")
+        link = self._link
+        if self._protocol.send_close(1000, "") and link is not None:
+            await link.send_close(1000, "")
         with anyio.move_on_after(self.config.close_timeout):
             await self._reader_done.wait()
         if not self._reader_done.is_set():
             self._protocol.close_timed_out(self.config.close_timeout)
-            self._reader_scope.cancel()
+            self._life_scope.cancel()
             await self._reader_done.wait()
-        current = anyio.get_current_task().id
-        if current != self._dispatcher_task:
-            await self._dispatch_done.wait()
-        if current == self._owner:
-            await self._exit_task_group()
+        await self._delivered()
 
     async def _abort(self) -> None:
-        """Stop every task now, delivering nothing more; used when closing is interrupted."""
-        self._protocol.fail(1006, "connection aborted")
-        self._reader_scope.cancel()
-        self._dispatch_scope.cancel()
-        await self._reader_done.wait()
-        await self._dispatch_done.wait()
+        """Stop the supervisor now; its final ``Closed`` says the connection was aborted."""
+        self._run_scope.cancel()
+        await self._delivered()
 
-    async def _send_close(self, code: int, reason: str) -> None:
-        channel = self._channel
-        if channel is None:
-            return
-        try:
-            async with self._send_lock:
-                await channel.send_close(code, reason)
-        except ConnError:
-            # The socket is already gone; the reader reports the loss as 1006.
-            pass
-
-    async def _exit_task_group(self) -> None:
-        tg, self._tg = self._tg, None
-        if tg is not None:
-            await tg.__aexit__(None, None, None)
+    async def _delivered(self) -> None:
+        # A listener that closes cannot wait for the delivery it is part of.
+        if anyio.get_current_task().id != self._dispatcher.delivering:
+            await self._dispatcher.done.wait()
 
     async def __aenter__(self) -> Connection:
         return self
@@ -318,206 +261,144 @@ class Connection:
             BufferOverflowError: Events were dropped for the iterator because it fell more than
                 ``event_buffer`` events behind; iteration can go on after it.
         """
-        while True:
-            if self._iter_buffer:
-                item = self._iter_buffer.popleft()
-                if isinstance(item, _Gap):
-                    raise BufferOverflowError(item.count)
-                return item
-            if self._dispatch_done.is_set():
-                raise StopAsyncIteration
-            wakeup = self._iter_wakeup = anyio.Event()
-            await wakeup.wait()
+        return await self._dispatcher.next_event()
 
-    def _buffer_for_iteration(self, event: Event) -> None:
-        buffer = self._iter_buffer
-        if len(buffer) < self._iter_limit:
-            buffer.append(event)
-        elif buffer and isinstance(buffer[-1], _Gap):
-            buffer[-1].count += 1
-        else:
-            buffer.append(_Gap())
-        wakeup = self._iter_wakeup
-        if wakeup is not None:
-            self._iter_wakeup = None
-            wakeup.set()
+    # -- opening ---------------------------------------------------------------------------
 
-    # -- the tasks -------------------------------------------------------------------------
+    async def _open(self, request: ConnectRequest, spawn: Callable[[], object]) -> None:
+        """Start the supervisor with ``spawn`` and wait until the connection is OPEN.
 
-    async def _start(self, request: ConnectRequest) -> None:
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        self._owner = anyio.get_current_task().id
-        tg.start_soon(self._dispatch)
-        tg.start_soon(self._read, request)
-        with anyio.move_on_after(request.connect_timeout + 1.0):
-            await self._handshake_done.wait()
-        if not self._handshake_done.is_set():
-            self._handshake_error = ConnError(
-                f"connect timed out after {request.connect_timeout} s"
-            )
-            self._reader_scope.cancel()
+        Raises:
+            ConnError: The handshake failed or timed out.
+        """
+        spawn()
+        try:
+            with anyio.move_on_after(request.connect_timeout + 1.0) as waited:
+                await self._opened.wait()
+            if waited.cancelled_caught:  # the transport did not honour connect_timeout
+                self._handshake_error = ConnError(
+                    f"connect timed out after {request.connect_timeout} s"
+                )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._abort()
+            raise
         if self._handshake_error is not None:
-            await self._reader_done.wait()
-            await self._dispatch_done.wait()
-            await self._exit_task_group()
+            with anyio.CancelScope(shield=True):
+                await self._abort()
             raise self._handshake_error
+
+    # -- the supervisor task ---------------------------------------------------------------
+
+    async def _run(self, request: ConnectRequest) -> None:
+        """The connection's life, from the first handshake to the final ``Closed``."""
+        try:
+            with self._run_scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._dispatcher.run)
+                    try:
+                        await self._read(request)
+                    finally:
+                        # No more links. Set before the dispatcher is waited for: a listener
+                        # calling close() waits for this, and the dispatcher for the listener.
+                        self._reader_done.set()
+                        self._dispatcher.end()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._finish()
 
     async def _read(self, request: ConnectRequest) -> None:
         protocol = self._protocol
+        reconnector = self._reconnector
         try:
-            with self._reader_scope:
-                while True:
-                    await self._live(request)
-                    retry = self._plan_retry()
-                    if retry is None:
-                        break
-                    _, delay = retry
-                    # Listeners hear of the Reconnecting now, not later. Not _flush: the old
-                    # connection's last events were watched in _plan_retry already, and
-                    # watching them again would reset the retry budget it just spent.
-                    await self._send_batch(protocol.events_received())
-                    self._life_scope = anyio.CancelScope()  # close() cancels the wait
-                    with self._life_scope:
-                        await anyio.sleep(delay)
-                        request = await build_request(self.config, self.model)
-                    if self._close_requested:
-                        break
+            while True:
+                await self._live(request)
+                opened = self._opened.is_set()
+                refused = self._handshake_error.status_code if self._handshake_error else None
+                if opened:
+                    self._handshake_error = None  # a failed retry's: connect() returned long ago
+                plan = reconnector.plan(
+                    protocol.pending_events(),
+                    final=self._close_requested or not opened,
+                    refused_status=refused,
+                )
+                if plan is None:
+                    break
+                protocol.reconnecting()
+                # Listeners hear of the Reconnecting now. Not _flush: plan() watched the dead
+                # link's last events already, and watching them again would reset the budget.
+                await self._dispatcher.put(protocol.events_received())
+                self._life_scope = anyio.CancelScope()  # close() cancels the wait
+                with self._life_scope:
+                    await anyio.sleep(plan.delay)
+                    request = await build_request(self.config, self.model)
+                if self._close_requested:
+                    break
         except ConnError as exc:  # the key callable or URL failed on a retry
             logger.warning("reconnect abandoned: %s", exc)
-        except Exception:  # pragma: no cover - a bug; never let it cancel the owner's task
+        except Exception:  # pragma: no cover - a bug; never let it escape the supervisor
             logger.exception("reader failed")
-        finally:
-            if protocol.state is ConnectionState.CONNECTING:
-                protocol.handshake_failed()
-                if self._handshake_error is None:
-                    self._handshake_error = ConnError("connection attempt was cancelled")
-            elif protocol.state is not ConnectionState.CLOSED:
-                protocol.fail(1006, "the transport ended without a close frame")
-            self._channel = None
-            final = protocol.events_received()
-            if self._retrying:
-                # We were between connections: say how it ended, with what was never sent.
-                self._retrying = False
-                unsent = self._fail_queue()
-                final.append(
-                    Closed(
-                        code=self._last_code or 1006,
-                        reason="reconnect abandoned"
-                        if not self._close_requested
-                        else "closed while reconnecting",
-                        clean=False,
-                        unsent=unsent,
-                    )
-                )
-            with anyio.CancelScope(shield=True):
-                await self._send_batch(final)
-            self._batches_send.close()
-            self._handshake_done.set()
-            self._reader_done.set()
 
     async def _live(self, request: ConnectRequest) -> None:
-        """One connection's life: handshake, restore, pump until closed."""
+        """One link's life: handshake, restore, pump until closed."""
         protocol = self._protocol
-        self._life_scope = anyio.CancelScope()
-        self._error_code = None
-        with self._life_scope:
+        scope = self._life_scope = anyio.CancelScope()
+        if self._close_requested:
+            scope.cancel()
+        with scope:
             try:
                 async with self._transport.connect(request) as channel:
-                    async with self._send_lock:
-                        self._channel = channel
-                        protocol.handshake_succeeded(_redacted_url(request.url))
-                        if self._retrying:
-                            self._retrying = False
-                            await self._restore(channel)
+                    if protocol.state is not ConnectionState.CONNECTING:
+                        return  # close() abandoned the handshake as it completed
+                    link = Link(channel, protocol, self.config, scope)
+                    protocol.handshake_succeeded(_redacted_url(request.url))
+                    self._reconnector.link_opened()
+                    if self._reconnector.retrying:
+                        await self._restore(link)
+                    self._link = link
                     await self._flush()
-                    self._handshake_done.set()
-                    await self._pump(channel)
+                    self._opened.set()
+                    await link.pump(self._flush)
             except Exception as exc:
                 self._lost(exc)
+        self._link = None
         if protocol.state is ConnectionState.CONNECTING:
             protocol.handshake_failed()
         elif protocol.state is not ConnectionState.CLOSED:
             protocol.fail(1006, "connection lost")
-        self._channel = None
 
-    async def _restore(self, channel: Channel) -> None:
-        """On a reconnect: announce it, restore the session, then send what was queued."""
-        self._protocol.events_received()  # the new Connected: Reconnected says it instead
-        self._protocol.emit(Reconnected(attempt=self._attempt))
-        restore = self._restorer.messages() if self._restorer is not None else []
-        for text in encode_messages(list(restore)) if restore else ():
-            await channel.send_text(text)
-        queue, self._queue, self._queued_bytes = self._queue, [], 0
-        for index, queued in enumerate(queue):
-            try:
-                for text in queued.texts:
-                    await channel.send_text(text)
-            except ConnError:
-                # Lost again mid-flush: the rest waits for the next attempt, in order.
-                self._queue = queue[index:] + self._queue
-                self._queued_bytes = sum(q.size for q in self._queue)
-                raise
-            if self._restorer is not None:
-                for message in queued.messages:
-                    self._restorer.sent(message)
-            queued.done.set()
+    async def _restore(self, link: Link) -> None:
+        """On a reconnect: announce it, restore the session, then write what was queued.
 
-    def _plan_retry(self) -> tuple[int, float] | None:
-        """After a connection ended: ``(attempt, delay)`` to try again, or ``None`` to stop."""
-        policy = self._policy
-        events = self._protocol.pending_events()
-        if policy is not None:
-            # The dead connection's last batch (kept back by _pump) counts before deciding:
-            # its server events, an error code among them, belong to that connection.
-            self._watch(events)
-        closed = events[-1] if events and isinstance(events[-1], Closed) else None
-        if closed is not None:
-            self._last_code = closed.code
-        if policy is None or self._close_requested or not self._handshake_done.is_set():
-            return None
-        if closed is not None and not policy.retries_close(closed.code):
-            return None
-        if self._error_code in NO_RETRY_ERROR_CODES:
-            return None
-        if self._handshake_status_is_final():
-            return None
-        if self._attempt >= policy.max_attempts:
-            return None
-        self._attempt += 1
-        delay = policy.delay(self._attempt)
-        reconnecting = Reconnecting(
-            attempt=self._attempt, delay=delay, close_code=closed.code if closed else None
-        )
-        if closed is not None:
-            events[-1] = reconnecting
-        else:
-            events.append(reconnecting)
-        self._retrying = True
-        self._protocol.reconnecting()
-        return self._attempt, delay
+        Runs before the link is published, so new sends queue behind the old ones; the queue
+        is drained until empty, and the link published with no await in between.
 
-    def _handshake_status_is_final(self) -> bool:
-        # A refused handshake that a retry cannot fix (bad key, no such model, forbidden).
-        error = self._handshake_error
-        status = error.status_code if isinstance(error, ConnError) else None
-        self._handshake_error = None
-        return status is not None and 400 <= status < 500 and status not in (408, 429)
-
-    def _fail_queue(self) -> tuple[dict[str, Any], ...]:
-        queue, self._queue, self._queued_bytes = self._queue, [], 0
-        unsent: list[dict[str, Any]] = []
-        for queued in queue:
-            unsent.extend(queued.messages)
-            queued.error = ConnError("reconnecting failed; not sent", unsent=queued.messages)
-            queued.done.set()
-        return tuple(unsent)
+        Raises:
+            ConnError: The link failed; what it wrote counts as sent, the rest stays queued.
+        """
+        protocol = self._protocol
+        reconnector = self._reconnector
+        protocol.events_received()  # the new Connected: Reconnected says it instead
+        protocol.emit(Reconnected(attempt=reconnector.attempt))
+        restore = reconnector.restorer.messages() if reconnector.restorer is not None else []
+        if restore:
+            texts = encode_messages(restore)
+            if await link.send_texts(texts) != len(texts):
+                raise link.error or ConnError("the connection closed while restoring")
+        while (pending := reconnector.next_queued()) is not None:
+            texts = pending.texts[pending.written :]
+            written = await link.send_texts(texts)
+            if written > 0:
+                pending.written += written
+            if written != len(texts):
+                raise link.error or ConnError("the connection closed while sending the queue")
+            reconnector.flushed(pending)
+        reconnector.retrying = False
 
     def _lost(self, exc: Exception) -> None:
         if self._protocol.state is ConnectionState.CONNECTING:
-            if self._retrying:
-                logger.warning("reconnect attempt %d failed: %s", self._attempt, exc)
+            if self._reconnector.retrying:
+                logger.warning("reconnect attempt %d failed: %s", self._reconnector.attempt, exc)
             if isinstance(exc, ConnError):
                 self._handshake_error = exc
             else:
@@ -528,109 +409,46 @@ class Connection:
         logger.warning("transport failed: %r", exc)
         self._protocol.fail(1006, f"transport failed: {type(exc).__name__}: {exc}")
 
-    async def _pump(self, channel: Channel) -> None:
-        protocol = self._protocol
-        keepalive = self.config.ping_interval
-        async with anyio.create_task_group() as tg:
-            if keepalive is not None:
-                tg.start_soon(self._keepalive, channel, keepalive)
-            while True:
-                for item in await channel.receive_many():
-                    if isinstance(item, str):
-                        protocol.receive_text(item)
-                    elif isinstance(item, bytes):
-                        protocol.receive_bytes(item)
-                    else:
-                        protocol.receive_close(item.code, item.reason)
-                pending = protocol.close_to_send()
-                if pending is not None:
-                    await self._send_close(*pending)
-                if protocol.state is ConnectionState.CLOSED:
-                    # The last batch stays with the protocol: the reader decides whether its
-                    # Closed is final or becomes a Reconnecting.
-                    tg.cancel_scope.cancel()
-                    return
-                await self._flush()
-
     async def _flush(self) -> None:
         events = self._protocol.events_received()
         if events:
-            if self._policy is not None:
-                self._watch(events)
-            await self._send_batch(events)
+            if self._reconnector.policy is not None:
+                self._reconnector.watch(events)
+            await self._dispatcher.put(events)
 
-    def _watch(self, events: list[Event]) -> None:
-        """With a reconnect policy: track errors, restorable state, and the retry budget."""
-        for event in events:
-            if not isinstance(event, ServerEventBase):
-                continue
-            raw = event.raw
-            # A real server event on this connection: the connection works, reset the budget.
-            self._attempt = 0
-            if raw.get("type") == "error":
-                error = raw.get("error")
-                code = error.get("code") if isinstance(error, dict) else None
-                self._error_code = code if isinstance(code, str) else None
-            if self._restorer is not None:
-                self._restorer.received(raw)
-
-    async def _send_batch(self, events: list[Event]) -> None:
-        if not events:
-            return
-        try:
-            try:
-                self._batches_send.send_nowait(events)
-            except anyio.WouldBlock:
-                # Backpressure: the dispatcher is behind. Shielded so that a close or keepalive
-                # cancel of the reader cannot lose this batch.
-                with anyio.CancelScope(shield=True):
-                    await self._batches_send.send(events)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            # The dispatcher was aborted: nobody is left to deliver to.
-            pass
-
-    async def _keepalive(self, channel: Channel, interval: float) -> None:
-        timeout = self.config.ping_timeout
-        while True:
-            await anyio.sleep(interval)
-            try:
-                pong = await channel.send_ping(os.urandom(4))
-            except ConnError:
-                return
-            with anyio.move_on_after(timeout):
-                await pong.wait()
-            if not pong.is_set():
-                self._protocol.fail(1011, f"keepalive: no pong within {timeout} s")
-                self._life_scope.cancel()
-                return
-
-    async def _dispatch(self) -> None:
-        self._dispatcher_task = anyio.get_current_task().id
-        try:
-            with self._dispatch_scope:
-                async with self._batches_recv:
-                    async for batch in self._batches_recv:
-                        await self._deliver(batch)
-        finally:
-            self._dispatch_done.set()
-            wakeup = self._iter_wakeup
-            if wakeup is not None:
-                wakeup.set()
-
-    async def _deliver(self, batch: list[Event]) -> None:
-        # The hot path: one pass per batch, no per-event allocation. ``_targets`` is a tuple
-        # rebuilt when listeners change, so a listener may add or remove listeners mid-batch.
-        for event in batch:
-            for target in self._targets:
-                try:
-                    result = target(event)
-                    if result is not None and inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    logger.exception(
-                        "listener %r failed on %s; delivery goes on", target, event.type
-                    )
-            self._buffer_for_iteration(event)
+    async def _finish(self) -> None:
+        """Settle the end, whatever it was: state, unsent messages, the final ``Closed``."""
+        protocol = self._protocol
+        if protocol.state is ConnectionState.CONNECTING:
+            protocol.handshake_failed()
+            if self._handshake_error is None:
+                self._handshake_error = ConnError("connection attempt was cancelled")
+        elif protocol.state is not ConnectionState.CLOSED:
+            protocol.fail(1006, "connection aborted")
+        self._link = None
+        self._ended = True
+        final = protocol.events_received()
+        reconnector = self._reconnector
+        unsent = reconnector.fail_queue()
+        if reconnector.retrying:
+            # We were between links: say how it ended, with what was never sent.
+            reconnector.retrying = False
+            final.append(
+                Closed(
+                    code=reconnector.last_code or 1006,
+                    reason="closed while reconnecting"
+                    if self._close_requested
+                    else "reconnect abandoned",
+                    clean=False,
+                    unsent=unsent,
+                )
+            )
+        elif unsent and final and isinstance(final[-1], Closed):
+            # Sent between the drop and the decision not to retry: handed back here too.
+            final[-1] = dataclasses.replace(final[-1], unsent=unsent)
+        self._reader_done.set()
+        self._opened.set()
+        await self._dispatcher.deliver_rest(final, self.config.close_timeout)
 
 
 def _redacted_url(url: str) -> str:
@@ -647,25 +465,68 @@ def _redacted_url(url: str) -> str:
 class _ConnectCall:
     """What :func:`connect` returns: await it, or use it as an async context manager."""
 
-    def __init__(self, opener: Callable[[], Awaitable[Connection]]) -> None:
-        self._opener = opener
-        self._connection: Connection | None = None
+    def __init__(
+        self,
+        make: Callable[[], Awaitable[tuple[Connection, ConnectRequest]]],
+        task_group: TaskGroup | None,
+    ) -> None:
+        self._make = make
+        self._task_group = task_group
+        self._lifespan: Lifespan[Connection] | None = None
 
     def __await__(self) -> Generator[Any, None, Connection]:
-        return self._opener().__await__()
+        return self._connect().__await__()
+
+    async def _connect(self) -> Connection:
+        connection, request = await self._make()
+        run = functools.partial(connection._run, request)
+        name = f"realtime connection {next(_ids)}"
+        tg = self._task_group
+        if tg is not None:
+            await connection._open(request, lambda: tg.start_soon(run, name=name))
+        else:
+            await connection._open(request, lambda: _detached.spawn(run, name))
+        return connection
+
+    async def _hold(self) -> AsyncGenerator[Connection, None]:
+        if self._task_group is not None:
+            connection = await self._connect()
+            try:
+                yield connection
+            finally:
+                await connection.close()
+            return
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            connection, request = await self._make()
+            await connection._open(
+                request, lambda: tg.start_soon(connection._run, request, name="realtime connection")
+            )
+            try:
+                yield connection
+            except Exception as exc:
+                # Raised after the group, so it reaches the caller as itself, not wrapped in
+                # an exception group (the group holds only our tasks, which never raise).
+                failure = exc
+            finally:
+                await connection.close()
+        if failure is not None:
+            raise failure
 
     async def __aenter__(self) -> Connection:
-        self._connection = await self._opener()
-        return self._connection
+        self._lifespan = Lifespan(self._hold())
+        return await self._lifespan.enter()
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        if self._connection is not None:
-            await self._connection.close()
+    ) -> bool:
+        lifespan, self._lifespan = self._lifespan, None
+        if lifespan is None:  # pragma: no cover - __aexit__ without __aenter__
+            return False
+        return await lifespan.exit(exc)
 
 
 def _default_transport() -> Transport:
@@ -684,11 +545,20 @@ def connect(
     transport: Transport | None = None,
     event_buffer: int = 4096,
     reconnect: ReconnectPolicy | None = None,
+    task_group: TaskGroup | None = None,
 ) -> _ConnectCall:
     """Open a Realtime connection; returns once it is OPEN.
 
-    Use ``async with realtime.connect(...) as conn:`` (or ``conn = await
-    realtime.connect(...)`` and later ``await conn.close()`` from the same task).
+    Three forms, all safe inside any cancel scope:
+
+    - ``async with realtime.connect(...) as conn:`` runs the connection in a task group of
+      the ``async with`` statement and closes it on the way out;
+    - ``conn = await realtime.connect(..., task_group=tg)`` runs it in the caller's task group
+      (cancelling ``tg`` ends it with a final ``Closed``);
+    - ``conn = await realtime.connect(...)`` runs it as a background task of the event loop.
+
+    The last two return a connection to close with ``await conn.close()`` (from any task) or
+    ``async with conn:``.
 
     Args:
         config: Where and how to connect; defaults to ``ModelConfig()`` (the OpenAI endpoint,
@@ -702,6 +572,7 @@ def connect(
         event_buffer: Events kept for ``async for`` while nobody iterates; beyond that the
             iterator reports a :class:`BufferOverflowError` in place of the missing events
             (listeners are not affected). 0 disables buffering for iteration.
+        task_group: Run the connection's task in this task group instead of its own.
 
     Raises:
         ConnError: The handshake failed (HTTP status and error body attached when the server
@@ -711,7 +582,7 @@ def connect(
     if model is None and config.call_id is None:
         model = DEFAULT_MODEL
 
-    async def open_connection() -> Connection:
+    async def make() -> tuple[Connection, ConnectRequest]:
         request = await build_request(config, model)
         connection = Connection(
             config,
@@ -721,7 +592,6 @@ def connect(
             event_buffer=max(0, event_buffer),
             reconnect=reconnect,
         )
-        await connection._start(request)
-        return connection
+        return connection, request
 
-    return _ConnectCall(open_connection)
+    return _ConnectCall(make, task_group)

@@ -1,16 +1,31 @@
-"""Reconnection: the policy, the retry rules, and what is restored on a new server session.
+"""Reconnection: the policy, the retry rules, the send queue, and what is restored.
 
-Plain code with no I/O; the driver in ``_connection.py`` asks it what to do.
+Plain code with no I/O; the connection's supervisor (``_connection.py``) tells it what happened
+and asks it what to do: :class:`Reconnector` decides whether a closed link is retried, holds
+the messages sent in between, and keeps what a new server session must be told
+(:class:`Restorer`).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["NO_RETRY_ERROR_CODES", "RETRY_CLOSE_CODES", "ReconnectPolicy", "Restorer"]
+import anyio
+
+from ._errors import ConnError, SendQueueFullError
+from .events import Closed, Event, Reconnecting, ServerEventBase
+
+__all__ = [
+    "NO_RETRY_ERROR_CODES",
+    "RETRY_CLOSE_CODES",
+    "Pending",
+    "ReconnectPolicy",
+    "Reconnector",
+    "Restorer",
+]
 
 # The codes the official SDK retries on; 1001 also ends a session that hit its maximum
 # duration, which a new session cures.
@@ -142,3 +157,171 @@ def _replayable(item: Mapping[str, Any]) -> dict[str, Any] | None:
     if not content:
         return None
     return {"type": "message", "role": role, "content": content}
+
+
+class Pending:
+    """Messages sent while reconnecting, and the sender waiting for their fate.
+
+    ``written`` counts the texts that already left a socket: if the link drops mid-flush
+    they count as sent (fate unknown) and are never written again; only the rest waits
+    for the next link or is handed back.
+    """
+
+    __slots__ = ("done", "error", "messages", "size", "texts", "written")
+
+    def __init__(self, texts: list[str], messages: tuple[dict[str, Any], ...]) -> None:
+        self.texts = texts
+        self.messages = messages
+        self.size = sum(len(t) for t in texts)
+        self.written = 0
+        self.done = anyio.Event()
+        self.error: ConnError | None = None
+
+
+class Reconnector:
+    """What survives from one link to the next: the retry budget, the queue, the restorer.
+
+    Inert without a policy: every question it answers is then "no".
+    """
+
+    def __init__(self, policy: ReconnectPolicy | None) -> None:
+        self.policy = policy
+        self.restorer = Restorer(policy.restore) if policy is not None else None
+        self.attempt = 0
+        self.retrying = False
+        """Between links: the last one closed and a new one is planned or being opened."""
+        self.last_code: int | None = None
+        self._error_code: str | None = None
+        self._queue: list[Pending] = []
+        self._queued_bytes = 0
+
+    # -- what happened ---------------------------------------------------------------------
+
+    def link_opened(self) -> None:
+        """A new link completed its handshake: its errors are its own."""
+        self._error_code = None
+
+    def watch(self, events: Sequence[Event]) -> None:
+        """Track errors, restorable state and the retry budget from delivered events."""
+        for event in events:
+            if not isinstance(event, ServerEventBase):
+                continue
+            raw = event.raw
+            # A real server event on this link: the connection works, reset the budget.
+            self.attempt = 0
+            if raw.get("type") == "error":
+                error = raw.get("error")
+                code = error.get("code") if isinstance(error, dict) else None
+                self._error_code = code if isinstance(code, str) else None
+            if self.restorer is not None:
+                self.restorer.received(raw)
+
+    def sent(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Messages that were written, for the restorer."""
+        if self.restorer is not None:
+            for message in messages:
+                self.restorer.sent(message)
+
+    # -- what to do ------------------------------------------------------------------------
+
+    def may_retry(self, close_requested: bool) -> bool:
+        """Whether a send now should wait for a next link rather than be refused."""
+        return self.policy is not None and not close_requested
+
+    def plan(
+        self, events: list[Event], *, final: bool, refused_status: int | None
+    ) -> Reconnecting | None:
+        """After a link ended: the ``Reconnecting`` to announce, or ``None`` to stop.
+
+        ``events`` is the dead link's last batch (kept back by the link): it is watched
+        first, since its server events (an error code among them) belong to that link, and
+        its final ``Closed`` is replaced by the ``Reconnecting``. ``final`` says that no
+        retry may happen (close requested, or the first handshake failed);
+        ``refused_status`` is the HTTP status of a refused handshake.
+        """
+        policy = self.policy
+        if policy is not None:
+            self.watch(events)
+        closed = events[-1] if events and isinstance(events[-1], Closed) else None
+        if closed is not None:
+            self.last_code = closed.code
+        if policy is None or final:
+            return None
+        if closed is not None and not policy.retries_close(closed.code):
+            return None
+        if self._error_code in NO_RETRY_ERROR_CODES:
+            return None
+        # A refused handshake that a retry cannot fix (bad key, no such model, forbidden).
+        if (
+            refused_status is not None
+            and 400 <= refused_status < 500
+            and refused_status not in (408, 429)
+        ):
+            return None
+        if self.attempt >= policy.max_attempts:
+            return None
+        self.attempt += 1
+        reconnecting = Reconnecting(
+            attempt=self.attempt,
+            delay=policy.delay(self.attempt),
+            close_code=closed.code if closed else None,
+        )
+        if closed is not None:
+            events[-1] = reconnecting
+        else:
+            events.append(reconnecting)
+        self.retrying = True
+        return reconnecting
+
+    # -- the queue -------------------------------------------------------------------------
+
+    def enqueue(self, texts: list[str], messages: tuple[dict[str, Any], ...]) -> Pending:
+        """Hold messages for the next link.
+
+        Raises:
+            SendQueueFullError: They would take the queue past ``max_queued_bytes``.
+        """
+        limit = self.policy.max_queued_bytes if self.policy is not None else 0
+        pending = Pending(texts, messages)
+        if self._queued_bytes + pending.size > limit:
+            raise SendQueueFullError(limit, messages)
+        self._queue.append(pending)
+        self._queued_bytes += pending.size
+        return pending
+
+    def next_queued(self) -> Pending | None:
+        """The oldest message group still waiting, if any (it stays queued)."""
+        return self._queue[0] if self._queue else None
+
+    def withdraw(self, pending: Pending) -> None:
+        """The sender gave up waiting: drop ``pending`` unless part of it was written.
+
+        A group partly written stays, so that its frames still go out whole and in order.
+        """
+        if pending.written == 0 and pending in self._queue:
+            self._queue.remove(pending)
+            self._queued_bytes -= pending.size
+
+    def flushed(self, pending: Pending) -> None:
+        """``pending`` was written whole: release its sender."""
+        self._queue.remove(pending)
+        self._queued_bytes -= pending.size
+        self.sent(pending.messages)
+        pending.done.set()
+
+    def fail_queue(self) -> tuple[dict[str, Any], ...]:
+        """No next link: hand every unwritten message back to its sender; return them all."""
+        queue, self._queue, self._queued_bytes = self._queue, [], 0
+        unsent: list[dict[str, Any]] = []
+        for pending in queue:
+            # Messages whose texts all left a socket were sent; the rest are handed back.
+            rest = pending.messages[_messages_written(pending) :]
+            unsent.extend(rest)
+            pending.error = ConnError("reconnecting failed; not sent", unsent=rest)
+            pending.done.set()
+        return tuple(unsent)
+
+
+def _messages_written(pending: Pending) -> int:
+    # One text per message (encode_messages maps them one to one).
+    return min(pending.written, len(pending.messages))

@@ -1,0 +1,60 @@
+"""Run an async generator as the body of the caller's ``async with``.
+
+``async with realtime.connect(...)`` and ``async with Session(...)`` own a task group for the
+connection's life. The group must be entered and left by the caller's own ``async with``
+statement, so that it nests in the caller's cancel scopes like any nested ``async with``:
+entering it by hand in one call and leaving it in another is what corrupted the scope stack.
+The group is therefore written as ``async with`` inside an async generator, and the object's
+``__aenter__``/``__aexit__`` advance that generator (what ``contextlib.asynccontextmanager``
+does; these objects must also be awaitable, which its class is not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Generic, TypeVar
+
+__all__ = ["Lifespan"]
+
+T = TypeVar("T")
+
+
+class Lifespan(Generic[T]):
+    """The generator ``gen`` yields once: what ``async with`` binds; the rest is the exit."""
+
+    __slots__ = ("_gen",)
+
+    def __init__(self, gen: AsyncGenerator[T, None]) -> None:
+        self._gen = gen
+
+    async def enter(self) -> T:
+        """Run the generator up to its ``yield``.
+
+        Raises:
+            Exception: Whatever the generator raised before yielding.
+        """
+        return await anext(self._gen)
+
+    async def exit(self, exc: BaseException | None) -> bool:
+        """Resume the generator after the body; ``exc`` is thrown in at the ``yield``.
+
+        Returns whether ``exc`` was suppressed (as ``__aexit__`` does).
+
+        Raises:
+            BaseException: What the generator raised, when it is not ``exc`` itself.
+        """
+        if exc is None:
+            try:
+                await anext(self._gen)
+            except StopAsyncIteration:
+                return False
+        else:
+            try:
+                await self._gen.athrow(exc)
+            except StopAsyncIteration:
+                return True
+            except BaseException as raised:
+                if raised is exc:
+                    return False
+                raise
+        raise RuntimeError("a lifespan generator must yield exactly once")
