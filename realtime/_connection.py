@@ -496,20 +496,23 @@ class _ConnectCall:
             finally:
                 await connection.close()
             return
+        # Failures are raised after the group, so they reach the caller as themselves, not
+        # wrapped in an exception group (the group holds only our tasks, which never raise).
         failure: Exception | None = None
         async with anyio.create_task_group() as tg:
-            connection, request = await self._make()
-            await connection._open(
-                request, lambda: tg.start_soon(connection._run, request, name="realtime connection")
-            )
             try:
-                yield connection
+                connection, request = await self._make()
+                run = functools.partial(connection._run, request)
+                await connection._open(request, lambda: tg.start_soon(run, name="realtime"))
             except Exception as exc:
-                # Raised after the group, so it reaches the caller as itself, not wrapped in
-                # an exception group (the group holds only our tasks, which never raise).
                 failure = exc
-            finally:
-                await connection.close()
+            else:
+                try:
+                    yield connection
+                except Exception as exc:
+                    failure = exc
+                finally:
+                    await connection.close()
         if failure is not None:
             raise failure
 

@@ -14,7 +14,7 @@ import itertools
 import json
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
@@ -27,6 +27,7 @@ from . import client_events as ce
 from ._config import ModelConfig
 from ._connection import Connection, connect
 from ._errors import RealtimeError
+from ._lifespan import Lifespan
 from ._tools import Tool, format_output
 from .events import Closed as WireClosed
 from .events import Event, ServerEventBase
@@ -257,6 +258,8 @@ class Session:
         )
         self._connection: Connection | None = None
         self._tg: TaskGroup | None = None
+        self._lifespan: Lifespan[Session] | None = None
+        self._tool_scopes: set[anyio.CancelScope] = set()
         send, receive = anyio.create_memory_object_stream[SessionEvent](math.inf)
         self._events_send: MemoryObjectSendStream[SessionEvent] = send
         self._events_recv: MemoryObjectReceiveStream[SessionEvent] = receive
@@ -329,72 +332,92 @@ class Session:
             SessionError: The server rejected the session configuration.
             TimeoutError: No ``session.updated`` within the config's ``connect_timeout``.
         """
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        try:
-            self._connection = await connect(
-                self.config, model=self.model, session=self._on_event, transport=self._transport
-            )
-            config = dict(self._session_config)
-            if self.tools:
-                config["tools"] = [t.schema() for t in self.tools.values()]
-            self._update_event_id = self._next_id("session_update")
-            try:
-                await self._connection.send_message(
-                    ce.session_update(config, event_id=self._update_event_id)
-                )
-            except RealtimeError:
-                # Closed under us (a rejected key is an error event, then a close): the
-                # Closed notification, and the error before it, say why.
-                pass
-            with anyio.fail_after(self.config.connect_timeout):
-                await self._updated.wait()
-            if self._update_error is not None:
-                raise SessionError(
-                    f"the server rejected the session configuration: "
-                    f"{self._update_error.code}: {self._update_error.message}"
-                )
-            if self._closed is not None and self._last_error is not None:
-                raise SessionError(
-                    f"the server closed the session: {self._last_error.code}: "
-                    f"{self._last_error.message}"
-                )
-            if self._closed is not None:
-                raise SessionError(
-                    f"the connection closed during setup ({self._closed.code} "
-                    f"{self._closed.reason})"
-                )
-        except BaseException:
-            await self._shutdown()
-            raise
-        return self
+        self._lifespan = Lifespan(self._hold())
+        return await self._lifespan.enter()
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        await self._shutdown()
+    ) -> bool:
+        lifespan, self._lifespan = self._lifespan, None
+        if lifespan is None:  # pragma: no cover - __aexit__ without __aenter__
+            return False
+        return await lifespan.exit(exc)
+
+    async def _hold(self) -> AsyncGenerator[Session, None]:
+        # The connection and the tools run in this group; ``async with`` enters and leaves
+        # it (see _lifespan.py). Failures are raised after it, unwrapped.
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                await self._setup(tg)
+            except Exception as exc:
+                failure = exc
+            else:
+                try:
+                    yield self
+                except Exception as exc:
+                    failure = exc
+            finally:
+                await self._shutdown()
+        if failure is not None:
+            raise failure
+
+    async def _setup(self, tg: TaskGroup) -> None:
+        self._connection = await connect(
+            self.config,
+            model=self.model,
+            session=self._on_event,
+            transport=self._transport,
+            task_group=tg,
+        )
+        config = dict(self._session_config)
+        if self.tools:
+            config["tools"] = [t.schema() for t in self.tools.values()]
+        self._update_event_id = self._next_id("session_update")
+        try:
+            await self._connection.send_message(
+                ce.session_update(config, event_id=self._update_event_id)
+            )
+        except RealtimeError:
+            # Closed under us (a rejected key is an error event, then a close): the
+            # Closed notification, and the error before it, say why.
+            pass
+        with anyio.fail_after(self.config.connect_timeout):
+            await self._updated.wait()
+        if self._update_error is not None:
+            raise SessionError(
+                f"the server rejected the session configuration: "
+                f"{self._update_error.code}: {self._update_error.message}"
+            )
+        if self._closed is not None and self._last_error is not None:
+            raise SessionError(
+                f"the server closed the session: {self._last_error.code}: "
+                f"{self._last_error.message}"
+            )
+        if self._closed is not None:
+            raise SessionError(
+                f"the connection closed during setup ({self._closed.code} {self._closed.reason})"
+            )
 
     async def aclose(self) -> None:
-        """Close the connection and stop running tools. Idempotent.
+        """Close the connection and stop running tools. Idempotent; from any task.
 
-        Call it (or leave ``async with``) from the task that opened the session.
+        Leaving ``async with`` does the same.
         """
         await self._shutdown()
 
     async def _shutdown(self) -> None:
         connection, self._connection = self._connection, None
-        tg, self._tg = self._tg, None
         try:
             if connection is not None:
                 await connection.close()
         finally:
-            if tg is not None:
-                tg.cancel_scope.cancel()
-                await tg.__aexit__(None, None, None)
+            for scope in self._tool_scopes:
+                scope.cancel()
             self._events_send.close()
 
     # -- iterating ---------------------------------------------------------------------------
@@ -687,6 +710,16 @@ class Session:
         self._tg.start_soon(self._run_tool, response_id, call_id, name, raw["arguments"])
 
     async def _run_tool(self, response_id: str, call_id: str, name: str, arguments: str) -> None:
+        # Each tool in a scope of its own: closing the session cancels the tools, never the
+        # group's scope, which also holds the caller's ``async with`` body.
+        with anyio.CancelScope() as scope:
+            self._tool_scopes.add(scope)
+            try:
+                await self._finish_tool(response_id, call_id, name, arguments)
+            finally:
+                self._tool_scopes.discard(scope)
+
+    async def _finish_tool(self, response_id: str, call_id: str, name: str, arguments: str) -> None:
         output, error = await self._call_tool(name, arguments)
         try:
             await self.connection.send_message(ce.function_call_output(call_id, output))
