@@ -141,6 +141,8 @@ class Connection:
                     self._reconnector.sent(message if isinstance(message, list) else [message])
                 return
             if written != NOT_OPEN:
+                # A caller cancelled during the (shielded) write hears of its cancellation.
+                await anyio.lowlevel.checkpoint_if_cancelled()
                 messages = message if isinstance(message, list) else [message]
                 unsent = tuple(dict(m) for m in messages[written:])
                 error = link.error
@@ -350,15 +352,12 @@ class Connection:
                 async with self._transport.connect(request) as channel:
                     if protocol.state is not ConnectionState.CONNECTING:
                         return  # close() abandoned the handshake as it completed
-                    link = Link(channel, protocol, self.config, scope)
-                    protocol.handshake_succeeded(_redacted_url(request.url))
-                    self._reconnector.link_opened()
-                    if self._reconnector.retrying:
-                        await self._restore(link)
-                    self._link = link
-                    await self._flush()
-                    self._opened.set()
-                    await link.pump(self._flush)
+                    try:
+                        await self._use(Link(channel, protocol, self.config, scope), request)
+                    except BaseException:
+                        # Failed, timed out or cancelled: leave without waiting for the peer.
+                        channel.abort()
+                        raise
             except Exception as exc:
                 self._lost(exc)
         self._link = None
@@ -366,6 +365,16 @@ class Connection:
             protocol.handshake_failed()
         elif protocol.state is not ConnectionState.CLOSED:
             protocol.fail(1006, "connection lost")
+
+    async def _use(self, link: Link, request: ConnectRequest) -> None:
+        self._protocol.handshake_succeeded(_redacted_url(request.url))
+        self._reconnector.link_opened()
+        if self._reconnector.retrying:
+            await self._restore(link)
+        self._link = link
+        await self._flush()
+        self._opened.set()
+        await link.pump(self._flush)
 
     async def _restore(self, link: Link) -> None:
         """On a reconnect: announce it, restore the session, then write what was queued.

@@ -66,6 +66,7 @@ class Link:
         self._protocol.fail(code, reason)
         if self.error is None:
             self.error = ConnError(reason)
+        self.channel.abort()
         self._scope.cancel()
         if self._writing is not None:
             self._writing.cancel()

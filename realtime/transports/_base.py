@@ -16,6 +16,8 @@ Contract for implementers:
 - The ``send_*`` methods raise :class:`~realtime.ConnError` if the connection is gone.
 - ``receive`` and the ``send_*`` methods may run concurrently (one receiver, one sender at a
   time: the core serialises sends).
+- ``abort()`` is synchronous and may be called at any time, from any task; after it, leaving
+  the context must not wait for the peer.
 """
 
 from __future__ import annotations
@@ -77,7 +79,19 @@ class Channel(abc.ABC):
 
     @abc.abstractmethod
     async def send_close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the closing handshake; the peer's answer arrives through ``receive``."""
+        """Start the closing handshake; the peer's answer arrives through ``receive``.
+
+        Leaving the transport's context without an ``abort()`` before may finish this
+        handshake (bounded by the request's ``close_timeout``).
+        """
+
+    def abort(self) -> None:  # noqa: B027 - optional hook; the default exit is then bounded
+        """The connection failed or was aborted: leaving the context must not wait for the peer.
+
+        Called by the core (from any task) before it leaves the context of a link that failed
+        (no pong, a stalled write) or that the app aborted. A transport whose exit waits for
+        the peer's close frame drops the connection at once instead.
+        """
 
 
 class Transport(abc.ABC):

@@ -128,6 +128,7 @@ class _Session(AsyncWebSocketSession):
         self.connection = _WsprotoConnection(wsproto.ConnectionType.CLIENT)
         self._ping_manager = _Pings()
         self._close_timeout = close_timeout
+        self.aborted = False
 
     @property
     def queue(self) -> MemoryObjectReceiveStream[_Queued]:
@@ -160,9 +161,10 @@ class _Session(AsyncWebSocketSession):
                 await self._send_event.send(WebSocketNetworkError())
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        with anyio.move_on_after(self._close_timeout):
-            await super().close(code, reason)
-            return
+        if not self.aborted:
+            with anyio.move_on_after(self._close_timeout):
+                await super().close(code, reason)
+                return
         # The peer stopped reading and our close frame could not be written: just drop it.
         with anyio.CancelScope() as scope:
             scope.cancel()
@@ -179,6 +181,9 @@ class _HttpxWsChannel(Channel):
         self._queue = session.queue
         self._ended: Close | None = None
         self._peer_close: wsproto.events.CloseConnection | None = None
+
+    def abort(self) -> None:
+        self._ws.aborted = True
 
     def _convert(self, item: _Queued) -> Received:
         if isinstance(item, wsproto.events.TextMessage):

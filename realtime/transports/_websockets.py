@@ -60,6 +60,7 @@ _MAX_BATCH = 256
 
 class _WebsocketsChannel(Channel):
     def __init__(self, ws: ClientConnection) -> None:
+        self._aborted = False
         self._ws = ws
         # websockets' message queue (its Assembler's deque of frames): read to know whether a
         # whole message is ready, never written.
@@ -144,9 +145,17 @@ class _WebsocketsChannel(Channel):
         self.closer = asyncio.ensure_future(self._ws.close(code, reason))
         await asyncio.sleep(0)  # let it write the close frame before returning
 
+    def abort(self) -> None:
+        self._aborted = True
+
     async def release(self, close_timeout: float) -> None:
-        """Finish the closing handshake (bounded), then drop the TCP connection."""
+        """Finish the closing handshake (bounded, unless aborted), then drop the TCP connection."""
         ws = self._ws
+        if self._aborted:
+            if self.closer is not None:
+                self.closer.cancel()
+            ws.transport.abort()
+            return
         closer = self.closer
         if closer is None and ws.protocol.state is not State.CLOSED:
             closer = self.closer = asyncio.ensure_future(ws.close())
