@@ -96,8 +96,12 @@ async def test_the_core_client_does_not_hang_on_a_server_failure() -> None:
                 if event.type == "realtime.closed":
                     closes.append(event.code)
     assert closes == [1011]
-    with pytest.raises(ZeroDivisionError):
+    # A test failure that says where it happened, caused by the handler's exception.
+    with pytest.raises(
+        AssertionError, match=r"on\('response.create'\) handler raised Zero"
+    ) as info:
         fake.check()
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
 def test_strict_check_lists_unused_steps() -> None:
