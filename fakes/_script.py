@@ -198,7 +198,8 @@ class Rule:
 
     Attributes:
         contains: A case-insensitive substring of the latest user input (message text, or the
-            transcript of its audio), or ``None``.
+            transcript of its audio), or ``None``; the response must answer that input (the
+            latest item is the user's message).
         tool_output_of: The name of a function: matches when the latest item is the output of a
             call of it; or ``None``.
         times: How many matches it answers (``None``: every one).
@@ -256,11 +257,27 @@ class Rule:
         return self.times is None or self.used < self.times
 
     def matches(self, context: list[dict[str, Any]]) -> bool:
+        """Whether it answers a response to ``context``.
+
+        A ``contains`` rule answers the user: the latest item must be a user message (else,
+        after a tool's output say, the same question would be answered again and again). With
+        ``tool_output_of`` the latest item must be that output, and ``contains`` (if given too)
+        looks at the latest user message before it.
+        """
+        if self.tool_output_of is not None:
+            if _output_of(context) != self.tool_output_of:
+                return False
+        elif (
+            not context
+            or context[-1].get("type") != "message"
+            or (context[-1].get("role") != "user")
+        ):
+            return False
         if self.contains is not None:
             said = _latest_user_text(context)
             if said is None or self.contains.casefold() not in said.casefold():
                 return False
-        return self.tool_output_of is None or _output_of(context) == self.tool_output_of
+        return True
 
     def describe(self) -> str:
         conditions = []

@@ -216,7 +216,12 @@ def parse_document(
         StepError: The script is not valid.
     """
     if isinstance(data, dict):
-        _check_keys(data, {"script", "rules"}, "the script")
+        unknown = sorted(set(data) - {"script", "rules"})
+        if unknown:
+            raise StepError(
+                f"unknown key {unknown[0]!r}: a script is a JSON list of STEPs, or "
+                '{"script": [STEP, ...], "rules": [rule, ...]}'
+            )
         steps = _expect(data.get("script", []), list, "a list of STEPs", "script")
         rules = _expect(data.get("rules", []), list, "a list of rules", "rules")
     elif isinstance(data, list):
