@@ -72,7 +72,7 @@ def _body(request: HttpRequest) -> Any:
     if not request.body:
         raise _BadRequestError("the request has no body: send JSON")
     try:
-        return json.loads(request.body)
+        return json.loads(request.body.decode("utf-8"))
     except UnicodeDecodeError:
         raise _BadRequestError("the body is not UTF-8 JSON") from None
     except ValueError as exc:

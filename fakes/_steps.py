@@ -72,14 +72,18 @@ def _stall_after(step: dict[str, Any], where: str) -> int | None:
     return int(value)
 
 
-def _output(step: object, where: str, read_wav: WavReader | None, base: Path | None) -> Output:
-    """One output STEP (text, audio or function call) without ``stall_after``."""
-    given = _expect(step, dict, "an object (a STEP)", where)
+def _kind(given: dict[str, Any], where: str) -> str:
     kinds = [k for k in _KINDS if k in given]
     if len(kinds) != 1:
         found = "none" if not kinds else " and ".join(repr(k) for k in kinds)
         raise StepError(f"{where}: expected one kind of step, found {found}; {STEP_HELP}")
-    kind = kinds[0]
+    return kinds[0]
+
+
+def _output(step: object, where: str, read_wav: WavReader | None, base: Path | None) -> Output:
+    """One output STEP (text, audio or function call) without ``stall_after``."""
+    given = _expect(step, dict, "an object (a STEP)", where)
+    kind = _kind(given, where)
     if kind == "text":
         _check_keys(given, {"text", "stall_after"}, where)
         return Text(_expect(given["text"], str, "a string", f"{where}.text"))
@@ -141,6 +145,7 @@ def parse_step(
         StepError: The STEP is not valid.
     """
     given = _expect(step, dict, "an object (a STEP)", where)
+    _kind(given, where)
     if "transcribe" in given:
         _check_keys(given, {"transcribe"}, where)
         return Transcript(

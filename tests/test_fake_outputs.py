@@ -21,6 +21,7 @@ from tests.fake_client import connect, types, user_text
 RECORDING = Path(
     "/work/shared/recordings/test_parity_ws__test_text_tool_round_parity-openai-current.jsonl"
 )
+RECORDED = [json.loads(line) for line in RECORDING.read_text().splitlines()]
 TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -73,12 +74,7 @@ async def test_a_message_and_a_call_stream_exactly_like_the_recording() -> None:
         FunctionCall("get_weather", {"city": "London"}),
     )
     seen = await _one_response(fake)
-    recorded = [
-        json.loads(line)
-        for line in RECORDING.read_text().splitlines()
-        if json.loads(line)["from"] == "server"
-    ]
-    names = [r["event"]["type"] for r in recorded]
+    names = [r["event"]["type"] for r in RECORDED if r["from"] == "server"]
     first = names.index("response.created")
     expected = _collapse(names[first : names.index("response.done") + 1])
     assert _collapse(types(seen)) == expected

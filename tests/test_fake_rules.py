@@ -205,7 +205,7 @@ async def test_no_user_input_matches_no_contains_rule() -> None:
 
 def test_when_needs_a_condition_and_sensible_times() -> None:
     fake = FakeRealtimeServer()
-    with pytest.raises(TypeError, match="contains=... or tool_output_of"):
+    with pytest.raises(TypeError, match=r"contains=\.\.\. or tool_output_of"):
         fake.when()
     with pytest.raises(ValueError, match="positive integer"):
         fake.when(contains="a", times=0)
