@@ -292,10 +292,16 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if status == "completed" else EXIT_ERROR
 
 
-async def _serve_forever(server: Any, host: str, port: int, out: TextIO, what: str) -> int:
+async def _serve_forever(
+    server: Any, host: str, port: int, out: TextIO, what: str, control: bool = False
+) -> int:
     try:
         async with server.serve(host, port) as url:
-            out.write(f"{what} listening on {url}\n(Ctrl-C to stop)\n")
+            out.write(f"{what} listening on {url}\n")
+            if control:
+                base = url.replace("ws", "http", 1).removesuffix("/v1/realtime")
+                out.write(f"control plane on {base}/_fake/\n")
+            out.write("(Ctrl-C to stop)\n")
             out.flush()
             await anyio.sleep_forever()
     except OSError as exc:
@@ -320,7 +326,9 @@ async def _fake_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     if args.script:
         apply_script(fake, load_script(args.script))
     try:
-        return await _serve_forever(fake, args.host, args.port, out, "fake Realtime server")
+        return await _serve_forever(
+            fake, args.host, args.port, out, "fake Realtime server", control=True
+        )
     except ValueError as exc:  # beyond loopback without a key
         raise CliError(
             str(exc).replace("FakeRealtimeServer(api_key=...) ", ""), EXIT_USAGE
