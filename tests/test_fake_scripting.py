@@ -358,3 +358,47 @@ def test_failures_are_raised_without_assert_statements(tmp_path: Any) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("1011 fake: the script calls function 'undeclared'")
     assert lines[1].startswith("raised: the script says reply_function_call('undeclared'")
+
+
+async def test_a_script_failure_inside_a_handler_keeps_the_script_s_words() -> None:
+    fake = FakeRealtimeServer()
+    fake.reply_function_call("undeclared", {})
+
+    @fake.on("response.create")
+    async def default(event: dict[str, Any], conn: FakeConnection) -> None:
+        await conn.handle_default(event)
+
+    _, close = await _failure_of(fake)
+    assert (
+        close.reason == "fake: the script calls function 'undeclared', which the app never declared"
+    )
+    with pytest.raises(AssertionError, match="declared no function tool named 'undeclared'"):
+        fake.check()
+
+
+async def test_check_counts_the_other_failures() -> None:
+    fake = FakeRealtimeServer()
+    fake.on("response.create", lambda event, conn: 1 / 0)
+    await _failure_of(fake)
+    await _failure_of(fake)
+    with pytest.raises(AssertionError, match=r"\(1 more server-side failure\(s\)\)"):
+        fake.check()
+    failures, _ = fake.check_report()
+    assert (
+        failures
+        == ["the on('response.create') handler raised ZeroDivisionError: division by zero"] * 2
+    )
+
+
+def test_check_report_lists_unused_steps_as_given() -> None:
+    fake = FakeRealtimeServer()
+    fake.fail_transcription("no speech")
+    fake.transcribe("hi")
+    fake.reply_text("x")
+    assert fake.check_report() == (
+        [],
+        ["reply_text('x')", "fail_transcription('no speech')", "transcribe('hi')"],
+    )
+    assert fake.check_report(strict=False) == ([], [])
+    fake.reset()
+    assert fake.check_report() == ([], [])
