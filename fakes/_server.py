@@ -96,7 +96,8 @@ def _clip(text: str, limit: int = MAX_CLOSE_REASON) -> str:
     return data[: limit - 3].decode("utf-8", "ignore") + "..."
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host == "localhost":
         return True
     try:
@@ -606,7 +607,7 @@ class FakeRealtimeServer:
         """
         from ._serve import serve
 
-        loopback = _is_loopback(host)
+        loopback = is_loopback(host)
         if not loopback and self.api_key is None:
             raise ValueError(
                 f"refusing to serve the fake on {host}, beyond loopback, without an API key: "

@@ -313,6 +313,7 @@ async def _serve_forever(
 
 async def _fake_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from fakes import FakeRealtimeServer
+    from fakes._server import is_loopback
 
     if args.journal_events < 1 or args.journal_connections < 0:
         raise CliError(
@@ -323,16 +324,18 @@ async def _fake_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         journal_events=args.journal_events,
         journal_connections=args.journal_connections,
     )
+    if args.api_key is None and not is_loopback(args.host):
+        raise CliError(
+            f"refusing to serve the fake on {args.host}, beyond loopback, without an API key: "
+            "give --api-key KEY (or set REALTIME_FAKE_API_KEY); clients and the control plane "
+            "must then present it",
+            EXIT_USAGE,
+        )
     if args.script:
         apply_script(fake, load_script(args.script))
-    try:
-        return await _serve_forever(
-            fake, args.host, args.port, out, "fake Realtime server", control=True
-        )
-    except ValueError as exc:  # beyond loopback without a key
-        raise CliError(
-            str(exc).replace("FakeRealtimeServer(api_key=...) ", ""), EXIT_USAGE
-        ) from None
+    return await _serve_forever(
+        fake, args.host, args.port, out, "fake Realtime server", control=True
+    )
 
 
 async def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

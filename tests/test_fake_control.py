@@ -17,7 +17,7 @@ import pytest
 from fakes import FakeRealtimeServer
 from fakes._control import ControlPlane
 from fakes._serve import HttpRequest
-from fakes._server import _is_loopback
+from fakes._server import is_loopback
 from realtime import ConnectRequest
 from realtime.transports import HttpxWsTransport
 from tests.fake_client import DEFAULT_HEADERS, Client, types, user_text
@@ -330,10 +330,10 @@ def test_serving_beyond_loopback_without_a_key_is_refused() -> None:
     fake = FakeRealtimeServer()
     with pytest.raises(ValueError, match="beyond loopback, without an API key"):
         fake.serve("0.0.0.0")
-    assert [_is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost")] == [
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost")] == [
         True
     ] * 5
-    assert [_is_loopback(h) for h in ("0.0.0.0", "10.0.0.1", "::", "example.com")] == [False] * 4
+    assert [is_loopback(h) for h in ("0.0.0.0", "10.0.0.1", "::", "example.com")] == [False] * 4
 
 
 async def test_the_journal_is_bounded() -> None:
