@@ -1,24 +1,29 @@
 """The fake's default answer to each client event, as the real service behaves (protocol notes,
 recordings). One :class:`Behaviour` per connection; it owns no I/O, only state and decisions,
-and sends through its connection."""
+and sends through its connection, which it sees as a :class:`Host`: the layer above
+(``_server``) provides it, and nothing here imports that layer."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ._audio import MIN_COMMIT_MS, VadEvent, bytes_per_ms, decode_base64_audio
+from ._audio import MIN_COMMIT_MS, InputAudio, VadEvent, bytes_per_ms, decode_base64_audio
 from ._conversation import check_content_index, normalize_item
 from ._errors import ClientError
-from ._responses import ResponseRun, default_reply, parse_response_params, text_chunks
-from ._script import FunctionCallReply, TranscriptionFailure
+from ._responses import (
+    Pacing,
+    ResponseHost,
+    ResponseRun,
+    default_reply,
+    parse_response_params,
+    text_chunks,
+)
+from ._script import FunctionCall, Reply, Script, ScriptError, TranscriptionFailure
 from ._session import apply_session_update, check_keys, expect_int, expect_str, invalid_value
 
-if TYPE_CHECKING:
-    from ._server import FakeConnection
-
-__all__ = ["CLIENT_EVENT_FIELDS", "DEFAULT_TRANSCRIPT", "Behaviour"]
+__all__ = ["CLIENT_EVENT_FIELDS", "DEFAULT_TRANSCRIPT", "Behaviour", "Host"]
 
 DEFAULT_TRANSCRIPT = "Hello."
 
@@ -38,12 +43,41 @@ CLIENT_EVENT_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
+class Host(ResponseHost, Protocol):
+    """What the behaviour touches of its connection (``FakeConnection`` provides it)."""
+
+    audio: InputAudio
+    runs: list[ResponseRun]
+
+    @property
+    def active_response(self) -> ResponseRun | None: ...
+
+    def start_run(self, run: ResponseRun) -> None: ...
+
+
+def check_declared(reply: Reply, tools: list[dict[str, Any]]) -> None:
+    """Refuse a reply that calls a function the app never declared: the real model could not.
+
+    Raises:
+        ScriptError: One of its function calls names an undeclared function.
+    """
+    names = [t.get("name") for t in tools if t.get("type") == "function"]
+    for output in reply.outputs:
+        if isinstance(output, FunctionCall) and output.name not in names:
+            raise ScriptError(
+                f"the script says {reply.describe()}, but the app declared no function tool "
+                f"named {output.name!r} (declared: {names}); the real model could not call it",
+                f"fake: the script calls function {output.name!r}, which the app never declared",
+            )
+
+
 class Behaviour:
     """Default handling of client events for one connection."""
 
-    def __init__(self, connection: FakeConnection) -> None:
+    def __init__(self, connection: Host, script: Script, pacing: Pacing) -> None:
         self.conn = connection
-        self.server = connection.server
+        self.script = script
+        self.pacing = pacing
         self._routes: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             "session.update": self.session_update,
             "conversation.item.create": self.item_create,
@@ -306,7 +340,7 @@ class Behaviour:
         config = self.conn.session["audio"]["input"].get("transcription")
         if config is None:
             return []
-        step = self.server.script.next_transcript()
+        step = self.script.next_transcript()
         if isinstance(step, TranscriptionFailure):
             return [
                 {
@@ -403,21 +437,14 @@ class Behaviour:
                 f"Conversation already has an active response in progress: {active.id}. "
                 "Wait until the response is finished before creating a new one.",
             )
-        reply = self.server.script.next_reply()
+        context = params.input_items if params.input_items is not None else conn.conversation.items
+        # Which answer: the queued replies, then the first matching rule, then the default.
+        reply = self.script.choose(context)
         if reply is None:
-            context = (
-                params.input_items if params.input_items is not None else conn.conversation.items
-            )
             reply = default_reply(context)
-        elif isinstance(reply, FunctionCallReply):
-            names = [t.get("name") for t in params.tools if t.get("type") == "function"]
-            assert reply.name in names, (
-                f"the script says {reply.describe()}, but the app declared no function tool "
-                f"named {reply.name!r} (declared: {names}); the real model could not call it"
-            )
-        run = ResponseRun(
-            conn, params, reply, pacing=self.server.pacing, before_output=before_output
-        )
+        else:
+            check_declared(reply, params.tools)
+        run = ResponseRun(conn, params, reply, pacing=self.pacing, before_output=before_output)
         conn.start_run(run)
         return run
 

@@ -20,7 +20,7 @@ from ._audio import bytes_per_ms, pcm16_tone
 from ._conversation import Conversation, normalize_item
 from ._errors import ClientError
 from ._ids import IdFactory
-from ._script import AudioReply, FunctionCallReply, Reply, TextReply
+from ._script import Audio, FunctionCall, Reply, Text
 from ._session import (
     check_audio_format,
     check_keys,
@@ -37,6 +37,7 @@ from ._session import (
 
 __all__ = [
     "DEFAULT_TEXT",
+    "OpenItem",
     "Pacing",
     "ResponseHost",
     "ResponseParams",
@@ -205,12 +206,12 @@ def default_reply(context: list[dict[str, Any]]) -> Reply:
     """
     last = context[-1] if context else None
     if last is not None and last.get("type") == "function_call_output":
-        return TextReply(f"The tool returned: {last.get('output', '')}")
+        return Reply((Text(f"The tool returned: {last.get('output', '')}"),))
     if last is not None and last.get("type") == "message" and last.get("role") == "user":
         said = _text_of(last)
         if said:
-            return TextReply(f"You said: {said}")
-    return TextReply(DEFAULT_TEXT)
+            return Reply((Text(f"You said: {said}"),))
+    return Reply((Text(DEFAULT_TEXT),))
 
 
 def text_chunks(text: str) -> list[str]:
@@ -231,8 +232,37 @@ def _synth(text: str, fmt: dict[str, Any]) -> bytes:
     return (b"\xff" if fmt["type"] == "audio/pcmu" else b"\xd5") * (8 * ms)
 
 
+@dataclass
+class OpenItem:
+    """An output item while it streams: the one place its content is kept as it grows.
+
+    ``part`` says what the item carries (``"text"``, ``"audio"``, ``"function"``); ``text``,
+    ``transcript`` and ``audio_ms`` grow with each delta; :meth:`content` is the item's
+    ``content`` as the service shows it once the part is done.
+    """
+
+    item: dict[str, Any]
+    output_index: int
+    part: str
+    status: str = "completed"
+    text: str = ""
+    transcript: str = ""
+    audio_ms: int = 0
+
+    def content(self) -> list[dict[str, Any]]:
+        if self.part == "text":
+            return [{"type": "output_text", "text": self.text}]
+        return [{"type": "output_audio", "transcript": self.transcript}]
+
+
 class ResponseRun:
-    """One response, streamed by :meth:`run` in its own task."""
+    """One response, streamed by :meth:`run` in its own task.
+
+    Several outputs stream as the service streams them (recording
+    ``test_parity_ws__test_text_tool_round_parity-openai-current``): each output item is added
+    and its deltas sent in turn, the next one while the previous is still open; then every
+    item's done events follow, in output order; ``response.done`` lists every output in order.
+    """
 
     def __init__(
         self,
@@ -255,11 +285,10 @@ class ResponseRun:
         self.done = anyio.Event()
         self._scope = anyio.CancelScope()
         self._cancel_reason: str | None = None
-        self._open: dict[str, Any] | None = None
+        self._open: list[OpenItem] = []
         self._deltas = 0
         self._usage_out_text = 0
         self._usage_out_audio_ms = 0
-        self._item_status = "completed"
 
     # -- control -----------------------------------------------------------------------------
 
@@ -342,21 +371,25 @@ class ResponseRun:
         if self.pacing.realtime_audio and audio_ms:
             await anyio.sleep(audio_ms / 1000)
 
-    def _ids(self, item: dict[str, Any], content: bool = True) -> dict[str, Any]:
-        ids: dict[str, Any] = {"response_id": self.id, "item_id": item["id"]}
-        ids["output_index"] = self._open["output_index"] if self._open else len(self.output) - 1
+    def _ids(self, open_item: OpenItem, content: bool = True) -> dict[str, Any]:
+        ids: dict[str, Any] = {
+            "response_id": self.id,
+            "item_id": open_item.item["id"],
+            "output_index": open_item.output_index,
+        }
         if content:
             ids["content_index"] = 0
         return ids
 
-    async def _add_item(self, item: dict[str, Any]) -> None:
+    async def _add_item(self, item: dict[str, Any], part: str) -> OpenItem:
         self.output.append(item)
-        self._open = {"item": item, "output_index": len(self.output) - 1, "part": None}
+        open_item = OpenItem(item, len(self.output) - 1, part)
+        self._open.append(open_item)
         await self._emit(
             {
                 "type": "response.output_item.added",
                 "response_id": self.id,
-                "output_index": len(self.output) - 1,
+                "output_index": open_item.output_index,
                 "item": item,
             }
         )
@@ -365,10 +398,200 @@ class ResponseRun:
             await self._emit(
                 {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
             )
+        return open_item
 
-    async def _finish_item(self, status: str) -> None:
-        assert self._open is not None
-        item = self._open["item"]
+    def _message(self) -> dict[str, Any]:
+        return {
+            "id": self.host.ids.item(),
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stream the whole response: ``response.created`` ... ``response.done``."""
+        try:
+            await self._emit({"type": "response.created", "response": self._response()})
+            for event in self.before_output:
+                await self._emit(event)
+            with self._scope:
+                await self._stream()
+            if self._cancel_reason is not None:
+                await self._close_open(final=False)
+                self.status = "cancelled"
+                self.status_details = {"type": "cancelled", "reason": self._cancel_reason}
+            await self._emit({"type": "response.done", "response": self._response()})
+        finally:
+            self.done.set()
+
+    async def _stream(self) -> None:
+        limit = self.params.max_output_tokens
+        spoken = self.params.output_modalities == ["audio"]
+        text_tokens = 0
+        truncated = False
+        for output in self.reply.outputs:
+            if isinstance(output, FunctionCall):
+                await self._stream_function_call(output)
+                continue
+            if isinstance(output, Audio):
+                await self._stream_audio(output.pcm, output.transcript)
+                continue
+            text = output.text
+            if isinstance(limit, int) and text_tokens + _tokens(text) > limit:
+                text = text[: max(0, limit - text_tokens) * 4]
+                truncated = True
+            text_tokens += _tokens(text)
+            if spoken:
+                opened = await self._stream_audio(_synth(text, self.params.output_format), text)
+            else:
+                opened = await self._stream_text(text)
+            if truncated:
+                # The model ran out of tokens: this item is cut short, and nothing follows.
+                opened.status = "incomplete"
+                break
+        await self._close_open(final=True)
+        if truncated:
+            self.status = "incomplete"
+            self.status_details = {"type": "incomplete", "reason": "max_output_tokens"}
+        else:
+            self.status = "completed"
+
+    async def _stream_text(self, text: str) -> OpenItem:
+        opened = await self._add_item(self._message(), "text")
+        await self._emit(
+            {
+                "type": "response.content_part.added",
+                **self._ids(opened),
+                "part": {"type": "text", "text": ""},
+            }
+        )
+        for chunk in text_chunks(text):
+            await self._pace()
+            opened.text += chunk
+            self._usage_out_text += _tokens(chunk)
+            await self._emit(
+                {"type": "response.output_text.delta", **self._ids(opened), "delta": chunk}
+            )
+        return opened
+
+    async def _stream_audio(self, pcm: bytes, transcript: str) -> OpenItem:
+        opened = await self._add_item(self._message(), "audio")
+        item_id = opened.item["id"]
+        await self._emit(
+            {
+                "type": "response.content_part.added",
+                **self._ids(opened),
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
+        per_ms = bytes_per_ms(self.params.output_format)
+        size = per_ms * AUDIO_CHUNK_MS
+        audio_chunks = [pcm[i : i + size] for i in range(0, len(pcm), size)]
+        words = text_chunks(transcript)
+        for i in range(max(len(audio_chunks), len(words))):
+            if i < len(words):
+                await self._pace()
+                opened.transcript += words[i]
+                self._usage_out_text += _tokens(words[i])
+                await self._emit(
+                    {
+                        "type": "response.output_audio_transcript.delta",
+                        **self._ids(opened),
+                        "delta": words[i],
+                    }
+                )
+            if i < len(audio_chunks):
+                await self._pace()
+                chunk_ms = len(audio_chunks[i]) // per_ms
+                opened.audio_ms += chunk_ms
+                self._usage_out_audio_ms += chunk_ms
+                self.host.conversation.audio_ms[item_id] = opened.audio_ms
+                await self._emit(
+                    {
+                        "type": "response.output_audio.delta",
+                        **self._ids(opened),
+                        "delta": base64.b64encode(audio_chunks[i]).decode("ascii"),
+                    }
+                )
+                await self._after_audio(chunk_ms)
+        return opened
+
+    async def _stream_function_call(self, call: FunctionCall) -> OpenItem:
+        call_id = call.call_id or self.host.ids.call()
+        item: dict[str, Any] = {
+            "id": self.host.ids.item(),
+            "type": "function_call",
+            "status": "in_progress",
+            "name": call.name,
+            "call_id": call_id,
+            "arguments": "",
+        }
+        opened = await self._add_item(item, "function")
+        for chunk in _argument_chunks(call.arguments):
+            await self._pace()
+            item["arguments"] += chunk
+            self._usage_out_text += _tokens(chunk)
+            await self._emit(
+                {
+                    "type": "response.function_call_arguments.delta",
+                    **self._ids(opened, content=False),
+                    "call_id": call_id,
+                    "delta": chunk,
+                }
+            )
+        return opened
+
+    async def _close_open(self, *, final: bool) -> None:
+        """Send the done events of every open item, in output order: as they are when the
+        response completes, or ``incomplete`` when it was cut short."""
+        while self._open:
+            opened = self._open.pop(0)
+            await self._finish(opened, opened.status if final else "incomplete")
+
+    async def _finish(self, opened: OpenItem, status: str) -> None:
+        item = opened.item
+        if opened.part == "text":
+            await self._emit(
+                {"type": "response.output_text.done", **self._ids(opened), "text": opened.text}
+            )
+            await self._emit(
+                {
+                    "type": "response.content_part.done",
+                    **self._ids(opened),
+                    "part": {"type": "text", "text": opened.text},
+                }
+            )
+            item["content"] = opened.content()
+        elif opened.part == "audio":
+            await self._emit({"type": "response.output_audio.done", **self._ids(opened)})
+            await self._emit(
+                {
+                    "type": "response.output_audio_transcript.done",
+                    **self._ids(opened),
+                    "transcript": opened.transcript,
+                }
+            )
+            await self._emit(
+                {
+                    "type": "response.content_part.done",
+                    **self._ids(opened),
+                    "part": {"type": "audio", "transcript": opened.transcript},
+                }
+            )
+            item["content"] = opened.content()
+        else:
+            await self._emit(
+                {
+                    "type": "response.function_call_arguments.done",
+                    **self._ids(opened, content=False),
+                    "call_id": item["call_id"],
+                    "name": item["name"],
+                    "arguments": item["arguments"],
+                }
+            )
         item["status"] = status
         if self.in_conversation:
             await self._emit(
@@ -382,206 +605,10 @@ class ResponseRun:
             {
                 "type": "response.output_item.done",
                 "response_id": self.id,
-                "output_index": self._open["output_index"],
+                "output_index": opened.output_index,
                 "item": item,
             }
         )
-        self._open = None
-
-    # -- streaming ---------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Stream the whole response: ``response.created`` ... ``response.done``."""
-        try:
-            await self._emit({"type": "response.created", "response": self._response()})
-            for event in self.before_output:
-                await self._emit(event)
-            with self._scope:
-                await self._stream()
-            if self._cancel_reason is not None:
-                await self._close_open()
-                self.status = "cancelled"
-                self.status_details = {"type": "cancelled", "reason": self._cancel_reason}
-            await self._emit({"type": "response.done", "response": self._response()})
-        finally:
-            self.done.set()
-
-    async def _stream(self) -> None:
-        reply = self.reply
-        if isinstance(reply, FunctionCallReply):
-            await self._stream_function_call(reply)
-            return
-        if isinstance(reply, AudioReply):
-            await self._stream_audio(reply.pcm, reply.transcript)
-            return
-        text = reply.text
-        limit = self.params.max_output_tokens
-        truncated = isinstance(limit, int) and _tokens(text) > limit
-        if truncated:
-            assert isinstance(limit, int)
-            text = text[: limit * 4]
-            self._item_status = "incomplete"
-        if self.params.output_modalities == ["audio"]:
-            await self._stream_audio(_synth(text, self.params.output_format), text)
-        else:
-            await self._stream_text(text)
-        if truncated:
-            self.status = "incomplete"
-            self.status_details = {"type": "incomplete", "reason": "max_output_tokens"}
-        else:
-            self.status = "completed"
-
-    async def _stream_text(self, text: str) -> None:
-        item: dict[str, Any] = {
-            "id": self.host.ids.item(),
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
-        await self._add_item(item)
-        assert self._open is not None
-        self._open.update(part="text", text="")
-        await self._emit(
-            {
-                "type": "response.content_part.added",
-                **self._ids(item),
-                "part": {"type": "text", "text": ""},
-            }
-        )
-        for chunk in text_chunks(text):
-            await self._pace()
-            self._open["text"] += chunk
-            self._usage_out_text += _tokens(chunk)
-            await self._emit(
-                {"type": "response.output_text.delta", **self._ids(item), "delta": chunk}
-            )
-        await self._close_open(final=True)
-
-    async def _stream_audio(self, pcm: bytes, transcript: str) -> None:
-        item: dict[str, Any] = {
-            "id": self.host.ids.item(),
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
-        await self._add_item(item)
-        assert self._open is not None
-        self._open.update(part="audio", transcript="", audio_ms=0)
-        await self._emit(
-            {
-                "type": "response.content_part.added",
-                **self._ids(item),
-                "part": {"type": "audio", "transcript": ""},
-            }
-        )
-        per_ms = bytes_per_ms(self.params.output_format)
-        size = per_ms * AUDIO_CHUNK_MS
-        audio_chunks = [pcm[i : i + size] for i in range(0, len(pcm), size)]
-        words = text_chunks(transcript)
-        for i in range(max(len(audio_chunks), len(words))):
-            if i < len(words):
-                await self._pace()
-                self._open["transcript"] += words[i]
-                self._usage_out_text += _tokens(words[i])
-                await self._emit(
-                    {
-                        "type": "response.output_audio_transcript.delta",
-                        **self._ids(item),
-                        "delta": words[i],
-                    }
-                )
-            if i < len(audio_chunks):
-                await self._pace()
-                chunk_ms = len(audio_chunks[i]) // per_ms
-                self._open["audio_ms"] += chunk_ms
-                self._usage_out_audio_ms += chunk_ms
-                self.host.conversation.audio_ms[item["id"]] = self._open["audio_ms"]
-                await self._emit(
-                    {
-                        "type": "response.output_audio.delta",
-                        **self._ids(item),
-                        "delta": base64.b64encode(audio_chunks[i]).decode("ascii"),
-                    }
-                )
-                await self._after_audio(chunk_ms)
-        await self._close_open(final=True)
-
-    async def _stream_function_call(self, reply: FunctionCallReply) -> None:
-        call_id = reply.call_id or self.host.ids.call()
-        item: dict[str, Any] = {
-            "id": self.host.ids.item(),
-            "type": "function_call",
-            "status": "in_progress",
-            "name": reply.name,
-            "call_id": call_id,
-            "arguments": "",
-        }
-        await self._add_item(item)
-        assert self._open is not None
-        self._open.update(part="function")
-        for chunk in _argument_chunks(reply.arguments):
-            await self._pace()
-            item["arguments"] += chunk
-            self._usage_out_text += _tokens(chunk)
-            await self._emit(
-                {
-                    "type": "response.function_call_arguments.delta",
-                    **self._ids(item, content=False),
-                    "call_id": call_id,
-                    "delta": chunk,
-                }
-            )
-        await self._close_open(final=True)
-        self.status = "completed"
-
-    async def _close_open(self, final: bool = False) -> None:
-        """End the open content part and item: completed, or incomplete when cut short."""
-        if self._open is None:
-            return
-        item = self._open["item"]
-        part = self._open["part"]
-        if part == "text":
-            text = self._open["text"]
-            await self._emit({"type": "response.output_text.done", **self._ids(item), "text": text})
-            await self._emit(
-                {
-                    "type": "response.content_part.done",
-                    **self._ids(item),
-                    "part": {"type": "text", "text": text},
-                }
-            )
-            item["content"] = [{"type": "output_text", "text": text}]
-        elif part == "audio":
-            transcript = self._open["transcript"]
-            await self._emit({"type": "response.output_audio.done", **self._ids(item)})
-            await self._emit(
-                {
-                    "type": "response.output_audio_transcript.done",
-                    **self._ids(item),
-                    "transcript": transcript,
-                }
-            )
-            await self._emit(
-                {
-                    "type": "response.content_part.done",
-                    **self._ids(item),
-                    "part": {"type": "audio", "transcript": transcript},
-                }
-            )
-            item["content"] = [{"type": "output_audio", "transcript": transcript}]
-        elif part == "function":
-            await self._emit(
-                {
-                    "type": "response.function_call_arguments.done",
-                    **self._ids(item, content=False),
-                    "call_id": item["call_id"],
-                    "name": item["name"],
-                    "arguments": item["arguments"],
-                }
-            )
-        await self._finish_item(self._item_status if final else "incomplete")
 
 
 def _argument_chunks(arguments: str) -> list[str]:

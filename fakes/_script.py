@@ -1,30 +1,49 @@
-"""What a test scripts: the replies the next responses produce, transcripts of committed user
-audio, and handlers that replace the default behaviour for a client event type."""
+"""What a test scripts, and how a response's answer is chosen.
+
+The bottom layer of the fake: plain data, no I/O, no import of the connection or server.
+
+- Outputs (:class:`Text`, :class:`Audio`, :class:`FunctionCall`) and a :class:`Reply` of one or
+  several of them (one response carries them all);
+- transcripts of committed user audio (:class:`Transcript`, :class:`TranscriptionFailure`);
+- :class:`Rule`: an answer chosen by what the user said;
+- :class:`Script`: the queues and rules of one fake, and :meth:`Script.choose`, which decides a
+  response's answer: the queued replies first (in order), then the first matching rule (in the
+  order added), then (``None``) the default reply.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._server import FakeConnection
+from typing import Any
 
 __all__ = [
-    "AudioReply",
-    "FunctionCallReply",
-    "Handler",
+    "Audio",
+    "FunctionCall",
+    "Output",
     "Reply",
+    "Rule",
     "Script",
-    "TextReply",
+    "ScriptError",
+    "Text",
     "Transcript",
     "TranscriptionFailure",
+    "function_arguments",
 ]
 
-Handler = Callable[[dict[str, Any], "FakeConnection"], "Awaitable[None] | None"]
-"""A handler for one client event type: ``handler(event, connection)``, sync or async."""
+
+class ScriptError(AssertionError):
+    """The script asked for something the app made impossible (a function it never declared),
+    or a rule is unusable: a test failure, raised by the fake (never an ``assert``).
+
+    Attributes:
+        reason: A short account (at most 123 bytes in UTF-8), fit for a WebSocket close reason.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -32,44 +51,89 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 5] + "...'" + text[-1:]
 
 
+def function_arguments(arguments: str | dict[str, Any]) -> str:
+    """``arguments`` as the JSON string the service streams."""
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
 @dataclass(frozen=True)
-class TextReply:
-    """The model says ``text``: ``output_text`` in a text session, spoken (synthesised audio
-    with ``text`` as its transcript) in an audio session."""
+class Text:
+    """An output: the model says ``text`` (``output_text`` in a text session; spoken, with
+    ``text`` as the transcript, in an audio session)."""
 
     text: str
-    stall_after: int | None = None
 
     def describe(self) -> str:
-        return f"reply_text({_short(self.text)})"
+        return f"Text({_short(self.text)})"
 
 
 @dataclass(frozen=True)
-class AudioReply:
-    """The model speaks ``pcm`` (bytes in the session's output format) with ``transcript``."""
+class Audio:
+    """An output: the model speaks ``pcm`` (bytes in the session's output format) with
+    ``transcript``."""
 
     pcm: bytes
     transcript: str = ""
-    stall_after: int | None = None
 
     def describe(self) -> str:
-        return f"reply_audio(<{len(self.pcm)} bytes>, transcript={_short(self.transcript)})"
+        return f"Audio(<{len(self.pcm)} bytes>, transcript={_short(self.transcript)})"
 
 
-@dataclass(frozen=True)
-class FunctionCallReply:
-    """The model calls function ``name`` with ``arguments`` (a JSON string)."""
+@dataclass(frozen=True, init=False)
+class FunctionCall:
+    """An output: the model calls function ``name`` with ``arguments`` (a JSON string, or a dict
+    sent as JSON). The app must have declared the function."""
 
     name: str
     arguments: str
-    call_id: str | None = None
-    stall_after: int | None = None
+    call_id: str | None
+
+    def __init__(
+        self, name: str, arguments: str | dict[str, Any], call_id: str | None = None
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "arguments", function_arguments(arguments))
+        object.__setattr__(self, "call_id", call_id)
 
     def describe(self) -> str:
-        return f"reply_function_call({self.name!r}, {_short(self.arguments)})"
+        return f"FunctionCall({self.name!r}, {_short(self.arguments)})"
 
 
-Reply = TextReply | AudioReply | FunctionCallReply
+Output = Text | Audio | FunctionCall
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one response streams: its outputs, in order.
+
+    Attributes:
+        outputs: One item per output, streamed in this order.
+        stall_after: Stream this many deltas (counted over the whole response), then wait to be
+            cancelled.
+        given: The STEP this reply was read from (JSON), if it came from a file or HTTP.
+    """
+
+    outputs: tuple[Output, ...]
+    stall_after: int | None = None
+    given: Any = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        stall = "" if self.stall_after is None else f", stall_after={self.stall_after}"
+        if len(self.outputs) == 1:
+            only = self.outputs[0]
+            if isinstance(only, Text):
+                return f"reply_text({_short(only.text)}{stall})"
+            if isinstance(only, Audio):
+                return (
+                    f"reply_audio(<{len(only.pcm)} bytes>, "
+                    f"transcript={_short(only.transcript)}{stall})"
+                )
+            return f"reply_function_call({only.name!r}, {_short(only.arguments)}{stall})"
+        return "reply(" + ", ".join(o.describe() for o in self.outputs) + stall + ")"
+
+    def as_given(self) -> Any:
+        """The reply as the test gave it: its STEP, or its description."""
+        return self.given if self.given is not None else self.describe()
 
 
 @dataclass(frozen=True)
@@ -77,9 +141,13 @@ class Transcript:
     """The transcript of the next committed user audio item."""
 
     text: str
+    given: Any = field(default=None, compare=False)
 
     def describe(self) -> str:
         return f"transcribe({_short(self.text)})"
+
+    def as_given(self) -> Any:
+        return self.given if self.given is not None else self.describe()
 
 
 @dataclass(frozen=True)
@@ -92,18 +160,167 @@ class TranscriptionFailure:
     def describe(self) -> str:
         return f"fail_transcription({_short(self.message)})"
 
+    def as_given(self) -> Any:
+        return self.describe()
 
-def function_arguments(arguments: str | dict[str, Any]) -> str:
-    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+def _latest_user_text(context: list[dict[str, Any]]) -> str | None:
+    """The text of the latest user message: its text parts, or its audio's transcript."""
+    for item in reversed(context):
+        if item.get("type") == "message" and item.get("role") == "user":
+            parts = []
+            for part in item.get("content") or []:
+                if part.get("type") == "input_text":
+                    parts.append(part.get("text") or "")
+                elif part.get("type") == "input_audio":
+                    parts.append(part.get("transcript") or "")
+            return " ".join(p for p in parts if p)
+    return None
+
+
+def _output_of(context: list[dict[str, Any]]) -> str | None:
+    """The name of the function whose output is the latest item, if it is one."""
+    if not context or context[-1].get("type") != "function_call_output":
+        return None
+    call_id = context[-1].get("call_id")
+    for item in reversed(context):
+        if item.get("type") == "function_call" and item.get("call_id") == call_id:
+            name: str | None = item.get("name")
+            return name
+    return None
+
+
+class Rule:
+    """An answer chosen by what the user said; made by ``fake.when(...)``.
+
+    Give it its answer with :meth:`reply` (or :meth:`reply_text`, :meth:`reply_audio`,
+    :meth:`reply_function_call`); each returns the rule.
+
+    Attributes:
+        contains: A case-insensitive substring of the latest user input (message text, or the
+            transcript of its audio), or ``None``; the response must answer that input (the
+            latest item is the user's message).
+        tool_output_of: The name of a function: matches when the latest item is the output of a
+            call of it; or ``None``.
+        times: How many matches it answers (``None``: every one).
+        used: How many it answered so far.
+    """
+
+    def __init__(
+        self,
+        *,
+        contains: str | None = None,
+        tool_output_of: str | None = None,
+        times: int | None = None,
+        given: Any = None,
+    ) -> None:
+        if contains is None and tool_output_of is None:
+            raise TypeError("when() needs contains=... or tool_output_of=...")
+        if times is not None and (isinstance(times, bool) or times < 1):
+            raise ValueError(f"times must be a positive integer or None, not {times!r}")
+        self.contains = contains
+        self.tool_output_of = tool_output_of
+        self.times = times
+        self.used = 0
+        self.answer: Reply | None = None
+        self.given = given
+
+    def reply(self, *outputs: Output, stall_after: int | None = None) -> Rule:
+        """Answer a match with one response carrying ``outputs`` (see ``fake.reply``)."""
+        self.answer = Reply(_outputs(outputs), stall_after)
+        return self
+
+    def reply_text(self, text: str, *, stall_after: int | None = None) -> Rule:
+        """Answer a match with ``text``."""
+        return self.reply(Text(text), stall_after=stall_after)
+
+    def reply_audio(
+        self, pcm: bytes, transcript: str = "", *, stall_after: int | None = None
+    ) -> Rule:
+        """Answer a match with the audio ``pcm``."""
+        return self.reply(Audio(bytes(pcm), transcript), stall_after=stall_after)
+
+    def reply_function_call(
+        self,
+        name: str,
+        arguments: str | dict[str, Any],
+        *,
+        call_id: str | None = None,
+        stall_after: int | None = None,
+    ) -> Rule:
+        """Answer a match with a call of function ``name``."""
+        return self.reply(FunctionCall(name, arguments, call_id), stall_after=stall_after)
+
+    @property
+    def live(self) -> bool:
+        """Whether it may still answer."""
+        return self.times is None or self.used < self.times
+
+    def matches(self, context: list[dict[str, Any]]) -> bool:
+        """Whether it answers a response to ``context``.
+
+        A ``contains`` rule answers the user: the latest item must be a user message (else,
+        after a tool's output say, the same question would be answered again and again). With
+        ``tool_output_of`` the latest item must be that output, and ``contains`` (if given too)
+        looks at the latest user message before it.
+        """
+        if self.tool_output_of is not None:
+            if _output_of(context) != self.tool_output_of:
+                return False
+        elif (
+            not context
+            or context[-1].get("type") != "message"
+            or (context[-1].get("role") != "user")
+        ):
+            return False
+        if self.contains is not None:
+            said = _latest_user_text(context)
+            if said is None or self.contains.casefold() not in said.casefold():
+                return False
+        return True
+
+    def describe(self) -> str:
+        conditions = []
+        if self.contains is not None:
+            conditions.append(f"contains={_short(self.contains)}")
+        if self.tool_output_of is not None:
+            conditions.append(f"tool_output_of={self.tool_output_of!r}")
+        if self.times is not None:
+            conditions.append(f"times={self.times}")
+        answer = "(no reply)" if self.answer is None else self.answer.describe()
+        return f"when({', '.join(conditions)}).{answer}"
+
+    def as_given(self) -> Any:
+        return self.given if self.given is not None else self.describe()
+
+    def __repr__(self) -> str:
+        return f"<Rule {self.describe()} used {self.used}>"
+
+
+def _outputs(outputs: tuple[Output, ...]) -> tuple[Output, ...]:
+    if not outputs:
+        raise TypeError("a reply needs at least one output: Text, Audio or FunctionCall")
+    for output in outputs:
+        if not isinstance(output, (Text, Audio, FunctionCall)):
+            raise TypeError(
+                f"a reply's outputs are fakes.Text, fakes.Audio or fakes.FunctionCall, "
+                f"not {output!r}"
+            )
+    return tuple(outputs)
+
+
+def reply_of(*outputs: Output, stall_after: int | None = None) -> Reply:
+    """A :class:`Reply`, its outputs checked."""
+    return Reply(_outputs(outputs), stall_after)
 
 
 @dataclass
 class Script:
-    """Queues consumed in order; what was consumed is kept for the strict-mode report."""
+    """Queues consumed in order, and rules; what was used is kept for the strict-mode report."""
 
     replies: deque[Reply] = field(default_factory=deque)
     transcripts: deque[Transcript | TranscriptionFailure] = field(default_factory=deque)
-    handlers: dict[str, Handler] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
     consumed: list[str] = field(default_factory=list)
 
     def next_reply(self) -> Reply | None:
@@ -113,6 +330,31 @@ class Script:
         self.consumed.append(reply.describe())
         return reply
 
+    def choose(self, context: list[dict[str, Any]]) -> Reply | None:
+        """The answer of a response whose input is ``context``: the next queued reply, else the
+        first live rule that matches, else ``None`` (the default reply).
+
+        Raises:
+            ScriptError: The matching rule was never given a reply.
+        """
+        queued = self.next_reply()
+        if queued is not None:
+            return queued
+        for rule in self.rules:
+            if rule.live and rule.matches(context):
+                if rule.answer is None:
+                    raise ScriptError(
+                        f"the rule {rule.describe()} matched, but it has no reply: give it one "
+                        "with .reply(...), .reply_text(...), .reply_audio(...) or "
+                        ".reply_function_call(...)",
+                        "fake: a rule matched but has no reply (" + rule.describe()[:60] + ")",
+                    )
+                rule.used += 1
+                if rule.times is not None and rule.used == rule.times:
+                    self.consumed.append(rule.describe())
+                return rule.answer
+        return None
+
     def next_transcript(self) -> Transcript | TranscriptionFailure | None:
         if not self.transcripts:
             return None
@@ -120,8 +362,26 @@ class Script:
         self.consumed.append(step.describe())
         return step
 
+    def unused_rules(self) -> list[Rule]:
+        """Rules whose ``times`` were not used up."""
+        return [r for r in self.rules if r.times is not None and r.used < r.times]
+
     def unconsumed(self) -> list[str]:
-        return [step.describe() for step in (*self.replies, *self.transcripts)]
+        steps = [step.describe() for step in (*self.replies, *self.transcripts)]
+        rules = [f"{r.describe()}  (used {r.used} of {r.times})" for r in self.unused_rules()]
+        return steps + rules
+
+    def unused_as_given(self) -> list[Any]:
+        """Each unused step or rule as the test gave it (its STEP, or its description)."""
+        return [s.as_given() for s in (*self.replies, *self.transcripts)] + [
+            r.as_given() for r in self.unused_rules()
+        ]
+
+    def clear(self) -> None:
+        self.replies.clear()
+        self.transcripts.clear()
+        self.rules.clear()
+        self.consumed.clear()
 
     def report(self) -> str | None:
         """A readable account of the steps never used, or ``None`` when all were."""

@@ -8,6 +8,9 @@ Each TCP connection runs in its own task: the upgrade request is read, the handl
 with a :class:`ServerSocket`, and once the upgrade is accepted a reader task answers pings,
 echoes close frames and queues messages for ``socket.receive()``. Leaving the context cancels
 every connection at once: nothing waits on a timer.
+
+A plain HTTP request (not a WebSocket upgrade) goes to the optional ``http`` handler, which
+answers it with an :class:`HttpResponse` (one request per connection: ``Connection: close``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import socket as _socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from ssl import SSLContext
 from urllib.parse import parse_qsl, urlsplit
 
@@ -37,11 +41,39 @@ from wsproto.utilities import LocalProtocolError, generate_accept_token
 
 from realtime.transports import Close, ServerSocket
 
-__all__ = ["Handler", "serve"]
+__all__ = ["Handler", "HttpHandler", "HttpRequest", "HttpResponse", "serve"]
 
 logger = logging.getLogger("fakes.serve")
 
 Handler = Callable[[ServerSocket], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A plain HTTP request (not a WebSocket upgrade), body read in full."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str) -> str:
+        """The value of header ``name`` (any case), ``""`` when absent."""
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), "")
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """The answer to an :class:`HttpRequest`."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+
+
+HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 _READ_SIZE = 256 * 1024
 _INBOX_SIZE = 256
@@ -49,11 +81,16 @@ _INBOX_SIZE = 256
 _HANDSHAKE_TIMEOUT = 10.0
 _CLOSE_TIMEOUT = 5.0
 _MAX_REQUEST_HEAD = 64 * 1024
+_MAX_BODY = 16 * 1024 * 1024
 _LOST = Close(1006, "connection lost")
 
 
 class _ClosedError(Exception):
     """The TCP connection ended while reading the upgrade request."""
+
+
+class _BodyTooLargeError(Exception):
+    """A plain HTTP request's body is larger than :data:`_MAX_BODY`."""
 
 
 class _WsServerSocket(ServerSocket):
@@ -242,8 +279,10 @@ class _WsServerSocket(ServerSocket):
         await anyio.aclose_forcefully(self._stream)
 
 
-async def _read_request(stream: ByteStream, http: h11.Connection) -> h11.Request:
+async def _read_request(stream: ByteStream, http: h11.Connection) -> tuple[h11.Request, bytes]:
+    """The request head and its body (empty for an upgrade)."""
     request: h11.Request | None = None
+    body = bytearray()
     while True:
         event = http.next_event()
         if event is h11.NEED_DATA:
@@ -255,15 +294,74 @@ async def _read_request(stream: ByteStream, http: h11.Connection) -> h11.Request
             continue
         if isinstance(event, h11.Request):
             request = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > _MAX_BODY:
+                raise _BodyTooLargeError
         elif isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
             if request is None:  # pragma: no cover - h11 gives the request first
                 raise _ClosedError
-            return request
+            return request, bytes(body)
         elif isinstance(event, h11.ConnectionClosed):
             raise _ClosedError
 
 
-async def _serve_connection(handler: Handler, stream: ByteStream, ssl: SSLContext | None) -> None:
+def _is_upgrade(request: h11.Request) -> bool:
+    return any(
+        name == b"upgrade" and value.lower() == b"websocket" for name, value in request.headers
+    )
+
+
+async def _answer_http(
+    http_handler: HttpHandler,
+    stream: ByteStream,
+    http: h11.Connection,
+    request: h11.Request,
+    body: bytes,
+) -> None:
+    """Answer a plain HTTP request with ``http_handler``, then end the connection."""
+    target = urlsplit(request.target.decode("ascii", "replace"))
+    plain = HttpRequest(
+        method=request.method.decode("ascii", "replace"),
+        path=target.path or "/",
+        query=dict(parse_qsl(target.query, keep_blank_values=True)),
+        headers=tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in request.headers.raw_items()
+        ),
+        body=body,
+    )
+    try:
+        response = await http_handler(plain)
+    except Exception:
+        logger.exception("HTTP handler failed")
+        response = HttpResponse(500, b'{"error": "the HTTP handler failed; see the fake\'s log"}')
+    await _send_response(stream, http, response)
+
+
+async def _send_response(stream: ByteStream, http: h11.Connection, response: HttpResponse) -> None:
+    out = http.send(
+        h11.Response(
+            status_code=response.status,
+            headers=[
+                (b"Content-Type", response.content_type.encode("latin-1")),
+                (b"Content-Length", str(len(response.body)).encode()),
+                (b"Connection", b"close"),
+            ],
+        )
+    )
+    out = (out or b"") + (http.send(h11.Data(data=response.body)) or b"")
+    out += http.send(h11.EndOfMessage()) or b""
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        await stream.send(out)
+
+
+async def _serve_connection(
+    handler: Handler,
+    stream: ByteStream,
+    ssl: SSLContext | None,
+    http_handler: HttpHandler | None = None,
+) -> None:
     try:
         if ssl is not None:
             with anyio.fail_after(_HANDSHAKE_TIMEOUT):
@@ -272,7 +370,13 @@ async def _serve_connection(handler: Handler, stream: ByteStream, ssl: SSLContex
                 )
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_REQUEST_HEAD)
         with anyio.fail_after(_HANDSHAKE_TIMEOUT):
-            request = await _read_request(stream, http)
+            request, body = await _read_request(stream, http)
+    except _BodyTooLargeError:
+        await _send_response(
+            stream, http, HttpResponse(413, b'{"error": "the request body is too large"}')
+        )
+        await anyio.aclose_forcefully(stream)
+        return
     except Exception as exc:
         # A client that went away (or refused our certificate) mid-handshake, or sent
         # something that is not HTTP: nothing to serve, and no reason to stop the server.
@@ -282,6 +386,12 @@ async def _serve_connection(handler: Handler, stream: ByteStream, ssl: SSLContex
     except BaseException:
         await anyio.aclose_forcefully(stream)
         raise
+    if http_handler is not None and not _is_upgrade(request):
+        try:
+            await _answer_http(http_handler, stream, http, request, body)
+        finally:
+            await anyio.aclose_forcefully(stream)
+        return
     try:
         async with anyio.create_task_group() as tg:
             socket = _WsServerSocket(stream, http, request, tg)
@@ -319,6 +429,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     ssl: SSLContext | None = None,
+    http: HttpHandler | None = None,
 ) -> AbstractAsyncContextManager[str]:
     """Serve ``handler`` on ``host:port``; the context yields the ``ws://`` (or ``wss://``) URL.
 
@@ -332,27 +443,35 @@ def serve(
         host: The address to listen on.
         port: The port; 0 picks a free one.
         ssl: A server-side SSL context to serve ``wss://``.
+        http: Answers plain HTTP requests (not WebSocket upgrades); without it, ``handler``
+            gets them too (and refuses the upgrade).
     """
-    return _serve(handler, host, port, ssl)
+    return _serve(handler, host, port, ssl, http)
+
+
+async def _accept_loop(
+    listener: anyio.abc.Listener[ByteStream],
+    tg: TaskGroup,
+    serve_one: Callable[[ByteStream], Awaitable[None]],
+) -> None:
+    """Accept connections until cancelled, each served in its own task."""
+    await listener.serve(serve_one, task_group=tg)
 
 
 @asynccontextmanager
 async def _serve(
-    handler: Handler, host: str, port: int, ssl: SSLContext | None
+    handler: Handler, host: str, port: int, ssl: SSLContext | None, http: HttpHandler | None
 ) -> AsyncIterator[str]:
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     bound = listener.listeners[0].extra(SocketAttribute.local_port)
     scheme = "wss" if ssl is not None else "ws"
     shown = f"[{host}]" if ":" in host else host
+
+    async def serve_one(stream: ByteStream) -> None:
+        await _serve_connection(handler, stream, ssl, http)
+
     async with listener, anyio.create_task_group() as tg:
-
-        async def accept_loop() -> None:
-            async def serve_one(stream: ByteStream) -> None:
-                await _serve_connection(handler, stream, ssl)
-
-            await listener.serve(serve_one, task_group=tg)
-
-        tg.start_soon(accept_loop)
+        tg.start_soon(_accept_loop, listener, tg, serve_one)
         try:
             yield f"{scheme}://{shown}:{bound}/v1/realtime"
         finally:

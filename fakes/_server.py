@@ -1,19 +1,27 @@
 """The fake Realtime server: the public object tests hold, and how it serves one connection.
 
 One :class:`FakeRealtimeServer` serves any number of connections, in memory (through
-``realtime.transports.MemoryTransport(fake)``) or on loopback (:meth:`FakeRealtimeServer.serve`).
-Each connection is served by :meth:`FakeRealtimeServer.handle` against a
-:class:`~realtime.transports.ServerSocket`, so the behaviour lives in one place whatever carries
-the bytes. The behaviour itself lives in ``_behaviour`` (client events), ``_session``,
-``_conversation``, ``_audio``, ``_responses`` and ``_script``.
+``realtime.transports.MemoryTransport(fake)``) or on a socket (:meth:`FakeRealtimeServer.serve`,
+with the HTTP control plane of ``_control`` on the same port). Each connection is served by
+:meth:`FakeRealtimeServer.handle` against a :class:`~realtime.transports.ServerSocket`, so the
+behaviour lives in one place whatever carries the bytes.
+
+The top layer of the fake: the engine below (``_behaviour``, ``_responses``) and the steps at the
+bottom (``_script``, ``_steps``) see a connection only through small protocols (``Host``,
+``ResponseHost``), and the control plane sees the server as a ``ControlledFake``; nothing below
+imports this module.
 """
 
 from __future__ import annotations
 
+import heapq
 import inspect
+import ipaddress
+import itertools
 import json
 import sys
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from ssl import SSLContext
@@ -29,27 +37,34 @@ from realtime.transports import Close, ServerSocket
 from ._audio import InputAudio
 from ._behaviour import Behaviour
 from ._clock import FakeClock
+from ._control import CONTROL_PREFIX, ControlPlane, json_response
 from ._conversation import Conversation
 from ._errors import error_event
 from ._headers import Headers
 from ._ids import IdFactory
 from ._responses import Pacing, ResponseRun
 from ._script import (
-    AudioReply,
-    FunctionCallReply,
-    Handler,
+    Audio,
+    FunctionCall,
+    Output,
+    Rule,
     Script,
-    TextReply,
+    ScriptError,
+    Text,
     Transcript,
     TranscriptionFailure,
-    function_arguments,
+    reply_of,
 )
+from ._serve import HttpRequest, HttpResponse
 from ._session import default_session, default_transcription_session
 
 if TYPE_CHECKING:
     from ._replay import ReplayServer
 
-__all__ = ["FakeConnection", "FakeRealtimeServer"]
+__all__ = ["FakeConnection", "FakeRealtimeServer", "Handler"]
+
+Handler = Callable[[dict[str, Any], "FakeConnection"], Awaitable[None] | None]
+"""A handler for one client event type: ``handler(event, connection)``, sync or async."""
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 REALTIME_PATH = "/v1/realtime"
@@ -57,10 +72,93 @@ MISSING_AUTH = "Missing bearer or basic authentication in header"
 SESSION_EXPIRED = "Your session hit the maximum duration of 60 minutes."
 # Events that carry no ``event_id`` in the official types.
 _NO_EVENT_ID = frozenset({"input_audio_buffer.dtmf_event_received"})
+# Headers and query parameters that carry credentials: never shown in the journal.
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie", "openai-api-key"}
+)
+_SECRET_QUERY = frozenset({"api-key", "api_key", "key", "token", "access_token"})
+REDACTED = "<redacted>"
+MAX_CLOSE_REASON = 123  # bytes: what fits in a close frame
+
+DEFAULT_JOURNAL_EVENTS = 2_000
+DEFAULT_JOURNAL_CONNECTIONS = 20
 
 
 def _masked(key: str) -> str:
     return key[:3] + "*" * 4 + key[-4:] if len(key) > 8 else "*" * len(key)
+
+
+def _clip(text: str, limit: int = MAX_CLOSE_REASON) -> str:
+    """``text`` cut to ``limit`` bytes of UTF-8, on a character boundary."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode("utf-8", "ignore") + "..."
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _redacted_headers(headers: Headers) -> dict[str, str]:
+    shown = {}
+    for name, value in headers.items():
+        if name in _SECRET_HEADERS:
+            scheme, _, rest = value.partition(" ")
+            value = f"{scheme} {REDACTED}" if rest else REDACTED
+        elif name == "sec-websocket-protocol":
+            # Browsers pass the key as a subprotocol: ``openai-insecure-api-key.<key>``.
+            value = ", ".join(
+                "openai-insecure-api-key." + REDACTED
+                if p.strip().startswith("openai-insecure-api-key.")
+                else p.strip()
+                for p in value.split(",")
+            )
+        shown[name] = value
+    return shown
+
+
+class _HandlerError(Exception):
+    """An ``on`` handler raised: carries the event type it was handling."""
+
+    def __init__(self, event_type: str, original: Exception) -> None:
+        super().__init__(event_type)
+        self.event_type = event_type
+        self.original = original
+
+
+def _explain(exc: BaseException) -> tuple[BaseException, str, str]:
+    """The failure to record, what went wrong (for ``check()`` and the ``error`` event), and a
+    close reason that names it (at most 123 bytes)."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    if isinstance(exc, _HandlerError):
+        original: BaseException = exc.original
+        if isinstance(original, ScriptError):
+            return original, str(original), _clip(original.reason)
+        name = type(original).__name__
+        text = str(original).strip().splitlines()[0] if str(original).strip() else ""
+        where = f"on({exc.event_type!r}) handler"
+        message = f"the {where} raised {name}" + (f": {text}" if text else "")
+        reason = f"fake: {where}: {text}" if text else f"fake: {where} raised {name}"
+        return original, message, _clip(reason)
+    if isinstance(exc, ScriptError):
+        return exc, str(exc), _clip(exc.reason)
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = f"the fake server failed with {name}" + (f": {text}" if text else "")
+    reason = (
+        f"fake server failure: {name}: {text}"
+        if text
+        else (f"fake server failure: {name} (see fake.failures)")
+    )
+    return exc, message, _clip(reason)
 
 
 class FakeConnection:
@@ -71,8 +169,6 @@ class FakeConnection:
         path: The request path.
         query: The query parameters.
         headers: The handshake headers (case-insensitive).
-        received: The client events received on this connection, in order, as dicts.
-        sent: The server events sent on this connection, in order, as dicts.
         closed: The close code and reason once the connection ended, else ``None``.
         session: The session object, as the last ``session.updated`` showed it.
         conversation: The conversation's items (``conversation.items``).
@@ -83,8 +179,9 @@ class FakeConnection:
         self.path = socket.path
         self.query = dict(socket.query)
         self.headers = Headers(socket.headers)
-        self.received: list[dict[str, Any]] = []
-        self.sent: list[dict[str, Any]] = []
+        # The journal: (sequence number, event), the last ``journal_events`` of each direction.
+        self._received: deque[tuple[int, dict[str, Any]]] = deque(maxlen=server.journal_events)
+        self._sent: deque[tuple[int, dict[str, Any]]] = deque(maxlen=server.journal_events)
         self.closed: tuple[int, str] | None = None
         self.ids = server.ids
         now = server.clock()
@@ -95,16 +192,29 @@ class FakeConnection:
         self.conversation = Conversation(self.ids.conversation())
         self.audio = InputAudio()
         self.runs: list[ResponseRun] = []
-        self._behaviour = Behaviour(self)
+        self._behaviour = Behaviour(self, server.script, server.pacing)
         self._socket = socket
         self._send_lock = anyio.Lock()
         self._close_sent = False
         self._tg: TaskGroup | None = None
+        self._expiry = anyio.CancelScope()
 
     @property
     def model(self) -> str | None:
         """The ``model`` query parameter, if any."""
         return self.query.get("model")
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        """The client events received on this connection, in order, as dicts (the last
+        ``journal_events`` of them)."""
+        return [event for _, event in self._received]
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        """The server events sent on this connection, in order, as dicts (the last
+        ``journal_events`` of them)."""
+        return [event for _, event in self._sent]
 
     @property
     def active_response(self) -> ResponseRun | None:
@@ -113,6 +223,21 @@ class FakeConnection:
             if run.in_conversation and not run.done.is_set():
                 return run
         return None
+
+    def journal(self) -> dict[str, Any]:
+        """This connection as ``GET /_fake/journal`` shows it (credentials redacted)."""
+        return {
+            "path": self.path,
+            "query": {k: REDACTED if k in _SECRET_QUERY else v for k, v in self.query.items()},
+            "headers": _redacted_headers(self.headers),
+            "received": self.received,
+            "sent": self.sent,
+            "closed": list(self.closed) if self.closed is not None else None,
+        }
+
+    def clear_journal(self) -> None:
+        self._received.clear()
+        self._sent.clear()
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -129,8 +254,7 @@ class FakeConnection:
             return event
         async with self._send_lock:
             await self._socket.send_text(_COMPACT.encode(event))
-        self.sent.append(event)
-        self.server.sent.append(event)
+        self._sent.append((self.server._next_seq(), event))
         return event
 
     async def send_text(self, text: str) -> None:
@@ -163,10 +287,23 @@ class FakeConnection:
         """Answer ``event`` as the fake does by default (for use inside ``on`` handlers)."""
         await self._behaviour.dispatch(event)
 
+    async def _fail(self, message: str, reason: str) -> None:
+        """Tell the client what went wrong on the server side, then close 1011 with ``reason``."""
+        if not self._close_sent and self.closed is None:
+            event = error_event(
+                "server_error", "fake_server_failure", f"The fake Realtime server failed: {message}"
+            )
+            event = {"type": "error", "event_id": self.ids.event(), **event}
+            await self._socket.send_text(_COMPACT.encode(event))
+            self._sent.append((self.server._next_seq(), event))
+            await self.close(1011, reason)
+        self.closed = (1011, reason)
+
     # -- running -----------------------------------------------------------------------------
 
     def start_run(self, run: ResponseRun) -> None:
-        assert self._tg is not None
+        if self._tg is None:  # pragma: no cover - runs start from within serve()
+            raise RuntimeError("the connection is not being served")
         self.runs.append(run)
         self._tg.start_soon(self._stream, run)
 
@@ -177,16 +314,22 @@ class FakeConnection:
         await self.send_event(self.server.rate_limits(run))
 
     async def _expire_after(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
-        if self.closed is None and not self._close_sent:
-            await self.send_event(
-                error_event("invalid_request_error", "session_expired", SESSION_EXPIRED)
-            )
-            await self.close(1001, SESSION_EXPIRED)
+        with self._expiry:
+            await anyio.sleep(seconds)
+            if self.closed is None and not self._close_sent:
+                await self.send_event(
+                    error_event("invalid_request_error", "session_expired", SESSION_EXPIRED)
+                )
+                await self.close(1001, SESSION_EXPIRED)
 
     def schedule_expiry(self, seconds: float) -> None:
         if self._tg is not None:
+            self.cancel_expiry()
             self._tg.start_soon(self._expire_after, seconds)
+
+    def cancel_expiry(self) -> None:
+        self._expiry.cancel()
+        self._expiry = anyio.CancelScope()
 
     async def serve(self, tg: TaskGroup) -> None:
         self._tg = tg
@@ -271,15 +414,18 @@ class FakeConnection:
                 )
             )
             return
-        self.received.append(event)
-        self.server._note_received(event)
-        handler = self.server.script.handlers.get(event["type"])
+        self._received.append((self.server._next_seq(), event))
+        self.server._note_received()
+        handler = self.server.handlers.get(event["type"])
         if handler is None:
             await self._behaviour.dispatch(event)
             return
-        result = handler(event, self)
-        if inspect.isawaitable(result):
-            await result
+        try:
+            result = handler(event, self)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            raise _HandlerError(event["type"], exc) from exc
 
 
 class FakeRealtimeServer:
@@ -287,19 +433,25 @@ class FakeRealtimeServer:
 
     Args:
         api_key: Accept only this key (``Authorization: Bearer <key>``); by default any
-            non-empty key is accepted.
+            non-empty key is accepted. Served beyond loopback, the control plane requires it too.
         clock: Wall-clock time in Unix seconds, for ``expires_at`` and other timestamps;
             a :class:`~fakes.FakeClock` (fixed until advanced) by default.
         delta_delay: Seconds to wait before each delta (default: as fast as possible).
         realtime_audio: Pace audio deltas in real time (each waits as long as its audio lasts).
         latency: Seconds to wait before each server event (latency injection).
+        journal_events: The journal keeps at most this many events per connection and
+            direction (the latest), and this many plain HTTP requests.
+        journal_connections: The journal keeps the last this many closed connections (live
+            ones are always kept).
 
     Attributes:
-        received: Every client event received, across connections, in order, as dicts.
-        connections: Every connection accepted, in order.
-        sent: Every server event sent, across connections, in order.
-        failures: Exceptions raised by server-side test code (``on`` handlers, script
-            assertions); :meth:`check` re-raises the first.
+        connections: The connections kept in the journal (every live one, the last
+            ``journal_connections`` closed ones), in the order they opened.
+        handlers: The ``on`` handlers, by client event type.
+        failures: Exceptions raised by server-side test code (``on`` handlers, the script);
+            :meth:`check` raises the first as an ``AssertionError``.
+        http_requests: The plain HTTP requests served (the control plane's excluded), as
+            ``{"method", "path", "status"}``.
     """
 
     def __init__(
@@ -310,25 +462,49 @@ class FakeRealtimeServer:
         delta_delay: float = 0.0,
         realtime_audio: bool = False,
         latency: float = 0.0,
+        journal_events: int = DEFAULT_JOURNAL_EVENTS,
+        journal_connections: int = DEFAULT_JOURNAL_CONNECTIONS,
     ) -> None:
+        if journal_events < 1 or journal_connections < 0:
+            raise ValueError("journal_events must be 1 or more, journal_connections 0 or more")
         self.api_key = api_key
         self.clock: Callable[[], float] = clock if clock is not None else FakeClock()
         self.pacing = Pacing(delta_delay=delta_delay, realtime_audio=realtime_audio)
         self.latency = latency
-        self.received: list[dict[str, Any]] = []
+        self.journal_events = journal_events
+        self.journal_connections = journal_connections
         self.connections: list[FakeConnection] = []
-        self.sent: list[dict[str, Any]] = []
+        self.handlers: dict[str, Handler] = {}
         self.failures: list[BaseException] = []
+        self.http_requests: deque[dict[str, Any]] = deque(maxlen=journal_events)
         self.ids = IdFactory()
         self.script = Script()
         self.session_limit: float | None = None
+        self._initial_latency = latency
+        self._explanations: list[str] = []
+        self._closed: deque[FakeConnection] = deque()
+        self._seq = itertools.count()
         self._tokens_used = 0
         self._received_changed = anyio.Event()
 
-    def _note_received(self, event: dict[str, Any]) -> None:
-        self.received.append(event)
+    def _next_seq(self) -> int:
+        return next(self._seq)
+
+    def _note_received(self) -> None:
         changed, self._received_changed = self._received_changed, anyio.Event()
         changed.set()
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        """Every client event the journal keeps, across connections, in order, as dicts."""
+        merged = heapq.merge(*(c._received for c in self.connections), key=lambda e: e[0])
+        return [event for _, event in merged]
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        """Every server event the journal keeps, across connections, in order, as dicts."""
+        merged = heapq.merge(*(c._sent for c in self.connections), key=lambda e: e[0])
+        return [event for _, event in merged]
 
     async def wait_received(
         self, count: int = 1, *, event_type: str | None = None
@@ -350,6 +526,15 @@ class FakeRealtimeServer:
         """The connections that have not ended."""
         return [c for c in self.connections if c.closed is None]
 
+    def journal(self) -> dict[str, Any]:
+        """The journal as ``GET /_fake/journal`` shows it: each kept connection (path, query,
+        headers with credentials redacted, received and sent events, close) and the plain HTTP
+        requests served."""
+        return {
+            "connections": [c.journal() for c in self.connections],
+            "http": list(self.http_requests),
+        }
+
     # -- serving -----------------------------------------------------------------------------
 
     async def handle(self, socket: ServerSocket) -> None:
@@ -363,6 +548,7 @@ class FakeRealtimeServer:
                     "param": None,
                 }
             }
+            self.http_requests.append({"method": "GET", "path": socket.path, "status": 404})
             await socket.reject(404, json.dumps(body).encode())
             return
         await socket.accept()
@@ -372,16 +558,38 @@ class FakeRealtimeServer:
             async with anyio.create_task_group() as tg:
                 await connection.serve(tg)
                 tg.cancel_scope.cancel()
-        except Exception as exc:  # recorded, re-raised by check()
-            self._record_failure(exc)
-            connection.closed = (1011, "fake server failure")
+        except Exception as exc:  # recorded, raised by check()
+            failure, message, reason = _explain(exc)
+            self.failures.append(failure)
+            self._explanations.append(message)
             with anyio.CancelScope(shield=True):
-                await socket.close(1011, f"fake server failure: {type(exc).__name__}")
+                await connection._fail(message, reason)
+        finally:
+            self._forget_closed(connection)
 
-    def _record_failure(self, exc: BaseException) -> None:
-        while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-            exc = exc.exceptions[0]
-        self.failures.append(exc)
+    def _forget_closed(self, connection: FakeConnection) -> None:
+        """Keep the last ``journal_connections`` closed connections in the journal."""
+        if connection not in self.connections:
+            return  # a reset dropped it already
+        self._closed.append(connection)
+        while len(self._closed) > self.journal_connections:
+            oldest = self._closed.popleft()
+            if oldest in self.connections:
+                self.connections.remove(oldest)
+
+    async def _answer_http(self, control: ControlPlane, request: HttpRequest) -> HttpResponse:
+        """A plain HTTP request: the control plane's, or one the fake refuses (journaled)."""
+        if request.path.startswith(CONTROL_PREFIX) or request.path == CONTROL_PREFIX[:-1]:
+            return await control(request)
+        if request.path.rstrip("/") == REALTIME_PATH:
+            status, message = 400, "Expected a WebSocket upgrade request (GET with Upgrade)."
+        else:
+            status, message = 404, f"Invalid URL ({request.method} {request.path})"
+        self.http_requests.append(
+            {"method": request.method, "path": request.path, "status": status}
+        )
+        error = {"message": message, "type": "invalid_request_error", "code": None, "param": None}
+        return json_response(status, {"error": error})
 
     def serve(
         self, host: str = "127.0.0.1", port: int = 0, *, ssl: SSLContext | None = None
@@ -389,11 +597,29 @@ class FakeRealtimeServer:
         """Serve this fake on a real socket; the context yields its ``ws://`` (or ``wss://``) URL.
 
         The URL ends in ``/v1/realtime``, so the official SDK reaches it with
-        ``websocket_base_url=url.removesuffix("/realtime")``.
+        ``websocket_base_url=url.removesuffix("/realtime")``. The HTTP control plane answers
+        under ``/_fake/`` on the same host and port (see ``docs/testing-with-the-fake.md``).
+
+        Raises:
+            ValueError: ``host`` is not a loopback address and the fake has no ``api_key``:
+                beyond loopback, the control plane is a door into the fake, so it must be
+                locked with the key (it then requires ``Authorization: Bearer <api_key>``).
         """
         from ._serve import serve
 
-        return serve(self.handle, host=host, port=port, ssl=ssl)
+        loopback = is_loopback(host)
+        if not loopback and self.api_key is None:
+            raise ValueError(
+                f"refusing to serve the fake on {host}, beyond loopback, without an API key: "
+                "give FakeRealtimeServer(api_key=...) (realtime fake serve --api-key KEY); "
+                "clients and the control plane must then present it"
+            )
+        control = ControlPlane(self, api_key=None if loopback else self.api_key)
+
+        async def answer_http(request: HttpRequest) -> HttpResponse:
+            return await self._answer_http(control, request)
+
+        return serve(self.handle, host=host, port=port, ssl=ssl, http=answer_http)
 
     @staticmethod
     def replay(path: str | Path, *, pace: str = "instant") -> ReplayServer:
@@ -409,18 +635,36 @@ class FakeRealtimeServer:
 
     # -- checking ----------------------------------------------------------------------------
 
-    def check(self, *, strict: bool = True) -> None:
-        """Raise what went wrong on the server side during the test.
+    def check_report(self, *, strict: bool = True) -> tuple[list[str], list[Any]]:
+        """What :meth:`check` would report: the server-side failures (what went wrong, in
+        words) and, with ``strict``, each unused step or rule as it was given."""
+        failures = [
+            self._explanations[i] if i < len(self._explanations) else str(failure)
+            for i, failure in enumerate(self.failures)
+        ]
+        return failures, self.script.unused_as_given() if strict else []
 
-        Re-raises the first exception raised by server-side test code (an ``on`` handler, a
-        script assertion); with ``strict``, raises ``AssertionError`` listing the scripted steps
-        never used.
+    def check(self, *, strict: bool = True) -> None:
+        """Raise what went wrong on the server side during the test, as an ``AssertionError``.
+
+        Raises:
+            AssertionError: Server-side test code failed (an ``on`` handler raised, the script
+                called a function the app never declared, a rule had no reply): the first
+                failure (an ``AssertionError`` raised there is raised as is; another exception
+                is the cause of one that says where it happened). With ``strict``, a scripted
+                step never used, or a rule whose ``times`` were not used up, is reported too.
         """
         if self.failures:
             failure = self.failures[0]
-            if len(self.failures) > 1 and sys.version_info >= (3, 11):
-                failure.add_note(f"({len(self.failures) - 1} more server-side failure(s))")
-            raise failure
+            more = len(self.failures) - 1
+            if isinstance(failure, AssertionError):
+                if more and sys.version_info >= (3, 11):
+                    failure.add_note(f"({more} more server-side failure(s))")
+                raise failure
+            message = self.check_report()[0][0]
+            if more:
+                message += f" ({more} more server-side failure(s))"
+            raise AssertionError(message) from failure
         if strict:
             report = self.script.report()
             if report is not None:
@@ -438,18 +682,49 @@ class FakeRealtimeServer:
         if exc is None:
             self.check()
 
+    def reset(self) -> None:
+        """Forget the script, the rules, the journal, the failures and the faults (latency back
+        to the constructor's, no session expiry), as ``POST /_fake/reset`` does. ``on`` handlers
+        stay; live connections stay open, their journals emptied."""
+        self.script.clear()
+        self.failures.clear()
+        self._explanations.clear()
+        self.latency = self._initial_latency
+        self.session_limit = None
+        self.connections = self.live_connections
+        self._closed.clear()
+        self.http_requests.clear()
+        for connection in self.connections:
+            connection.clear_journal()
+            connection.cancel_expiry()
+
     # -- scripting ---------------------------------------------------------------------------
+
+    def reply(self, *outputs: Output, stall_after: int | None = None) -> None:
+        """Queue one response carrying every output in ``outputs``, in order, streamed as the
+        real service streams several outputs, e.g. a message then a call:
+        ``fake.reply(Text("Checking."), FunctionCall("get_weather", {"city": "Paris"}))``.
+
+        Args:
+            outputs: :class:`fakes.Text`, :class:`fakes.Audio` or :class:`fakes.FunctionCall`.
+            stall_after: Stream this many deltas (over the whole response), then wait to be
+                cancelled.
+
+        Raises:
+            TypeError: No output, or one that is not an output.
+        """
+        self.script.replies.append(reply_of(*outputs, stall_after=stall_after))
 
     def reply_text(self, text: str, *, stall_after: int | None = None) -> None:
         """Queue a reply: the model says ``text`` (spoken, with ``text`` as the transcript, in an
         audio session). ``stall_after=n`` streams ``n`` deltas, then waits to be cancelled."""
-        self.script.replies.append(TextReply(text, stall_after))
+        self.reply(Text(text), stall_after=stall_after)
 
     def reply_audio(
         self, pcm: bytes, transcript: str = "", *, stall_after: int | None = None
     ) -> None:
         """Queue a reply: the model speaks ``pcm`` (in the session's output format)."""
-        self.script.replies.append(AudioReply(bytes(pcm), transcript, stall_after))
+        self.reply(Audio(bytes(pcm), transcript), stall_after=stall_after)
 
     def reply_function_call(
         self,
@@ -460,9 +735,37 @@ class FakeRealtimeServer:
         stall_after: int | None = None,
     ) -> None:
         """Queue a reply: the model calls function ``name``. The app must have declared it."""
-        self.script.replies.append(
-            FunctionCallReply(name, function_arguments(arguments), call_id, stall_after)
-        )
+        self.reply(FunctionCall(name, arguments, call_id), stall_after=stall_after)
+
+    def when(
+        self,
+        *,
+        contains: str | None = None,
+        tool_output_of: str | None = None,
+        times: int | None = None,
+    ) -> Rule:
+        """Add a rule: an answer chosen by what the user said. Give it its answer with
+        ``.reply(...)``, ``.reply_text(...)``, ``.reply_audio(...)`` or
+        ``.reply_function_call(...)``.
+
+        A response gets the queued replies first (in order), then the first matching rule (in
+        the order added), then the default reply.
+
+        Args:
+            contains: Matches when the latest user input (message text, or the transcript of
+                its audio) contains this, ignoring case.
+            tool_output_of: Matches when the latest item is the output of a call of this
+                function.
+            times: Answer this many matches (strict mode reports a rule not used up); ``None``
+                answers every match.
+
+        Raises:
+            TypeError: Neither ``contains`` nor ``tool_output_of`` given.
+            ValueError: ``times`` is not a positive integer.
+        """
+        rule = Rule(contains=contains, tool_output_of=tool_output_of, times=times)
+        self.script.rules.append(rule)
+        return rule
 
     def transcribe(self, text: str) -> None:
         """Queue the transcript of the next committed user audio (transcription on)."""
@@ -487,12 +790,12 @@ class FakeRealtimeServer:
         The handler replaces the default answer (it can still call
         ``await connection.handle_default(event)``); it may be sync or async, may send events
         with ``await connection.send_event({...})``, and may raise (an ``assert``) to fail the
-        test: the exception is re-raised by :meth:`check` and the connection closes with 1011.
-        Usable as a decorator: ``@fake.on("response.create")``.
+        test: the client gets an ``error`` event saying so and a close 1011 naming it, and
+        :meth:`check` raises it. Usable as a decorator: ``@fake.on("response.create")``.
         """
 
         def register(function: Handler) -> Handler:
-            self.script.handlers[event_type] = function
+            self.handlers[event_type] = function
             return function
 
         return register if handler is None else register(handler)

@@ -130,57 +130,48 @@ def write_wav(path: str | Path, pcm: bytes, rate: int = RATE) -> None:
 # -- fake scripts ------------------------------------------------------------------------
 
 
-def load_script(path: str | Path) -> list[dict[str, Any]]:
-    """Read a fake-server script: a JSON list of replies, used in order.
+def load_script(path: str | Path) -> tuple[list[Any], list[Any]]:
+    """Read a fake-server script file: a JSON list of STEPs (replies and transcripts, used in
+    order), or ``{"script": [STEP, ...], "rules": [rule, ...]}``.
 
-    Each reply is one of ``{"text": "..."}``, ``{"function_call": {"name": ...,
-    "arguments": {...}, "call_id"?: ...}}``, ``{"audio_wav": "file.wav", "transcript"?: ...}``
-    or ``{"transcribe": "..."}`` (the transcript of the next committed user audio).
+    A STEP is ``{"text": ...}``, ``{"audio_base64": ..., "transcript"?: ...}``,
+    ``{"audio_wav": "file.wav", "transcript"?: ...}`` (relative to the script's directory),
+    ``{"function_call": {"name", "arguments", "call_id"?}}``, ``{"outputs": [STEP, ...]}`` or
+    ``{"transcribe": "..."}``; a reply may add ``"stall_after": n``. A rule is
+    ``{"when": {"contains": ...} | {"tool_output_of": ...}, "reply": STEP, "times"?: n}``.
+
+    Returns:
+        The steps and the rules, ready for :func:`apply_script`.
 
     Raises:
-        CliError: The file is missing or not a valid script.
+        CliError: The file is missing or not a valid script (the message says where).
     """
+    from fakes._steps import StepError, parse_document
+
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CliError(f"{path}: no such file", EXIT_USAGE) from None
     except (OSError, ValueError) as exc:
         raise CliError(f"{path}: not a JSON script: {exc}", EXIT_USAGE) from None
-    if not isinstance(data, list):
-        raise CliError(f"{path}: a script is a JSON list of replies", EXIT_USAGE)
-    for index, entry in enumerate(data):
-        ok = isinstance(entry, dict) and (
-            isinstance(entry.get("text"), str)
-            or isinstance(entry.get("transcribe"), str)
-            or isinstance(entry.get("audio_wav"), str)
-            or (
-                isinstance(entry.get("function_call"), dict)
-                and isinstance(entry["function_call"].get("name"), str)
-            )
-        )
-        if not ok:
-            raise CliError(
-                f"{path}: reply {index}: expected {{'text': str}}, {{'function_call': "
-                "{'name': str, 'arguments': {...}}}, {'audio_wav': path} or {'transcribe': str}",
-                EXIT_USAGE,
-            )
-    return data
+    try:
+        steps, rules = parse_document(data, read_wav=read_wav, base=Path(path).parent)
+    except StepError as exc:
+        raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
+    return list(steps), list(rules)
 
 
-def apply_script(fake: Any, script: list[dict[str, Any]], base: Path) -> None:
-    """Queue a script's replies on a ``FakeRealtimeServer``."""
-    for entry in script:
-        if "text" in entry:
-            fake.reply_text(entry["text"])
-        elif "function_call" in entry:
-            call = entry["function_call"]
-            fake.reply_function_call(
-                call["name"], call.get("arguments", {}), call_id=call.get("call_id")
-            )
-        elif "audio_wav" in entry:
-            fake.reply_audio(read_wav(base / entry["audio_wav"]), entry.get("transcript", ""))
+def apply_script(fake: Any, script: tuple[list[Any], list[Any]]) -> None:
+    """Queue a loaded script's steps and add its rules on a ``FakeRealtimeServer``."""
+    from fakes._script import Transcript
+
+    steps, rules = script
+    for step in steps:
+        if isinstance(step, Transcript):
+            fake.script.transcripts.append(step)
         else:
-            fake.transcribe(entry["transcribe"])
+            fake.script.replies.append(step)
+    fake.script.rules.extend(rules)
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -301,10 +292,16 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if status == "completed" else EXIT_ERROR
 
 
-async def _serve_forever(server: Any, host: str, port: int, out: TextIO, what: str) -> int:
+async def _serve_forever(
+    server: Any, host: str, port: int, out: TextIO, what: str, control: bool = False
+) -> int:
     try:
         async with server.serve(host, port) as url:
-            out.write(f"{what} listening on {url}\n(Ctrl-C to stop)\n")
+            out.write(f"{what} listening on {url}\n")
+            if control:
+                base = url.replace("ws", "http", 1).removesuffix("/v1/realtime")
+                out.write(f"control plane on {base}/_fake/\n")
+            out.write("(Ctrl-C to stop)\n")
             out.flush()
             await anyio.sleep_forever()
     except OSError as exc:
@@ -316,11 +313,29 @@ async def _serve_forever(server: Any, host: str, port: int, out: TextIO, what: s
 
 async def _fake_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from fakes import FakeRealtimeServer
+    from fakes._server import is_loopback
 
-    fake = FakeRealtimeServer()
+    if args.journal_events < 1 or args.journal_connections < 0:
+        raise CliError(
+            "--journal-events must be 1 or more, --journal-connections 0 or more", EXIT_USAGE
+        )
+    fake = FakeRealtimeServer(
+        api_key=args.api_key,
+        journal_events=args.journal_events,
+        journal_connections=args.journal_connections,
+    )
+    if args.api_key is None and not is_loopback(args.host):
+        raise CliError(
+            f"refusing to serve the fake on {args.host}, beyond loopback, without an API key: "
+            "give --api-key KEY (or set REALTIME_FAKE_API_KEY); clients and the control plane "
+            "must then present it",
+            EXIT_USAGE,
+        )
     if args.script:
-        apply_script(fake, load_script(args.script), Path(args.script).parent)
-    return await _serve_forever(fake, args.host, args.port, out, "fake Realtime server")
+        apply_script(fake, load_script(args.script))
+    return await _serve_forever(
+        fake, args.host, args.port, out, "fake Realtime server", control=True
+    )
 
 
 async def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -365,12 +380,43 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the fake on a local port",
         description="Serve the fake Realtime server so apps in any language can test against "
-        "it. Script: a JSON list of replies, e.g. "
-        '[{"text": "Hi"}, {"function_call": {"name": "f", "arguments": {"x": 1}}}].',
+        "it; an HTTP control plane under /_fake/ on the same port scripts, inspects, breaks, "
+        "checks and resets it (see docs/testing-with-the-fake.md). Script: a JSON list of "
+        'STEPs, e.g. [{"text": "Hi"}, {"function_call": {"name": "f", "arguments": {"x": 1}}}], '
+        'or {"script": [...], "rules": [...]}.',
     )
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (beyond loopback, --api-key is required)",
+    )
     serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--script", metavar="FILE", help="a JSON list of replies, in order")
+    serve.add_argument(
+        "--script",
+        metavar="FILE",
+        help='a JSON list of STEPs, or {"script": [...], "rules": [...]}',
+    )
+    serve.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=os.environ.get("REALTIME_FAKE_API_KEY"),
+        help="accept only this key (default: $REALTIME_FAKE_API_KEY, else any key); beyond "
+        "loopback the control plane requires it as a bearer token too",
+    )
+    serve.add_argument(
+        "--journal-events",
+        type=int,
+        default=2_000,
+        metavar="N",
+        help="keep at most N events per connection and direction in the journal (2000)",
+    )
+    serve.add_argument(
+        "--journal-connections",
+        type=int,
+        default=20,
+        metavar="M",
+        help="keep the last M closed connections in the journal (20)",
+    )
     serve.set_defaults(run=_fake_serve)
 
     replay = commands.add_parser(

@@ -90,7 +90,7 @@ def test_bad_script_and_recording(tmp_path: Path) -> None:
     script = tmp_path / "script.json"
     script.write_text(json.dumps([{"txt": "typo"}]))
     code, _, err = run("fake", "serve", "--script", str(script))
-    assert code == 2 and "reply 0" in err
+    assert code == 2 and "script[0]" in err
     code, _, err = run("replay", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "no such file" in err
 

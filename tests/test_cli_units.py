@@ -73,9 +73,9 @@ def test_directory_is_a_usage_error(tmp_path: Path) -> None:
     ("content", "fragment"),
     [
         ("{not json", "not a JSON script"),
-        ('{"text": "x"}', "a JSON list"),
-        ('[{"nope": 1}]', "reply 0"),
-        ('[{"function_call": {"arguments": {}}}]', "reply 0"),
+        ('{"text": "x"}', "a JSON list of STEPs"),
+        ('[{"nope": 1}]', r"script\[0\]: expected one kind of step"),
+        ('[{"function_call": {"arguments": {}}}]', r"script\[0\].function_call: missing 'name'"),
     ],
 )
 def test_bad_scripts(tmp_path: Path, content: str, fragment: str) -> None:
@@ -97,7 +97,7 @@ def test_every_script_step_is_queued(tmp_path: Path) -> None:
     ]
     (tmp_path / "s.json").write_text(json.dumps(script))
     fake = FakeRealtimeServer()
-    apply_script(fake, load_script(tmp_path / "s.json"), tmp_path)
+    apply_script(fake, load_script(tmp_path / "s.json"))
     assert len(fake.script.replies) == 3
     with pytest.raises(AssertionError):
         fake.check()  # strict: unused steps are reported

@@ -96,8 +96,12 @@ async def test_the_core_client_does_not_hang_on_a_server_failure() -> None:
                 if event.type == "realtime.closed":
                     closes.append(event.code)
     assert closes == [1011]
-    with pytest.raises(ZeroDivisionError):
+    # A test failure that says where it happened, caused by the handler's exception.
+    with pytest.raises(
+        AssertionError, match=r"on\('response.create'\) handler raised Zero"
+    ) as info:
         fake.check()
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
 
 
 def test_strict_check_lists_unused_steps() -> None:
@@ -236,3 +240,165 @@ async def test_scripting_only_events_validate() -> None:
         "received_at": 1_760_000_000,
     }
     assert len(seen) == 6 + 2 + 3 + 1 + 1
+
+
+async def _failure_of(fake: FakeRealtimeServer) -> tuple[dict[str, Any], Any]:
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send({"type": "response.create"})
+            close = await client.closed()
+    (error,) = [e for e in client.events if e["type"] == "error"]
+    return error["error"], close
+
+
+async def test_a_failure_explains_itself_to_the_client() -> None:
+    fake = FakeRealtimeServer()
+
+    @fake.on("response.create")
+    def must_have_instructions(event: dict[str, Any], conn: FakeConnection) -> None:
+        assert "instructions" in event, "the app forgot its instructions"
+
+    error, close = await _failure_of(fake)
+    assert error["type"] == "server_error" and error["code"] == "fake_server_failure"
+    assert error["message"] == (
+        "The fake Realtime server failed: the on('response.create') handler raised "
+        "AssertionError: the app forgot its instructions"
+    )
+    assert (close.code, close.reason) == (
+        1011,
+        "fake: on('response.create') handler: the app forgot its instructions",
+    )
+    assert fake.connections[0].closed == (1011, close.reason)
+    assert fake.check_report()[0] == [
+        error["message"].removeprefix("The fake Realtime server failed: ")
+    ]
+
+
+async def test_a_bare_assert_still_names_where_it_failed() -> None:
+    fake = FakeRealtimeServer()
+
+    def bare(event: dict[str, Any], conn: FakeConnection) -> None:
+        raise AssertionError
+
+    fake.on("response.create", bare)
+    error, close = await _failure_of(fake)
+    assert close.reason == "fake: on('response.create') handler raised AssertionError"
+    assert error["message"].endswith("the on('response.create') handler raised AssertionError")
+    with pytest.raises(AssertionError):
+        fake.check()
+
+
+async def test_a_long_reason_is_cut_to_a_close_frame() -> None:
+    fake = FakeRealtimeServer()
+
+    def wordy(event: dict[str, Any], conn: FakeConnection) -> None:
+        raise AssertionError("é" * 200 + "\nsecond line")
+
+    fake.on("response.create", wordy)
+    error, close = await _failure_of(fake)
+    assert len(close.reason.encode()) <= 123
+    assert close.reason.startswith("fake: on('response.create') handler: éé")
+    assert close.reason.endswith("...")
+    assert "é" * 200 in error["message"] and "second line" not in error["message"]
+
+
+async def test_a_failure_of_the_fake_itself_names_the_exception_and_its_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fakes._behaviour import Behaviour
+
+    async def broken(self: Behaviour, event: dict[str, Any]) -> None:
+        raise RuntimeError("state went wrong")
+
+    monkeypatch.setattr(Behaviour, "response_create", broken)
+    fake = FakeRealtimeServer()
+    error, close = await _failure_of(fake)
+    assert close.reason == "fake server failure: RuntimeError: state went wrong"
+    assert "RuntimeError: state went wrong" in error["message"]
+    with pytest.raises(AssertionError, match="failed with RuntimeError") as info:
+        fake.check()
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_failures_are_raised_without_assert_statements(tmp_path: Any) -> None:
+    """``python -O`` strips ``assert`` statements: the fake's own checks must survive it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    program = tmp_path / "check_o.py"
+    program.write_text(
+        "import anyio\n"
+        "from fakes import FakeRealtimeServer\n"
+        "from tests.fake_client import connect\n"
+        "async def main():\n"
+        "    fake = FakeRealtimeServer()\n"
+        "    fake.reply_function_call('undeclared', {})\n"
+        "    fake.when(contains='x')\n"
+        "    async with connect(fake) as client:\n"
+        "        await client.send({'type': 'response.create'})\n"
+        "        close = await client.closed()\n"
+        "    print(close.code, close.reason)\n"
+        "    try:\n"
+        "        fake.check()\n"
+        "    except AssertionError as exc:\n"
+        "        print('raised:', str(exc)[:60])\n"
+        "anyio.run(main)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-O", str(program)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": ""},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("1011 fake: the script calls function 'undeclared'")
+    assert lines[1].startswith("raised: the script says reply_function_call('undeclared'")
+
+
+async def test_a_script_failure_inside_a_handler_keeps_the_script_s_words() -> None:
+    fake = FakeRealtimeServer()
+    fake.reply_function_call("undeclared", {})
+
+    @fake.on("response.create")
+    async def default(event: dict[str, Any], conn: FakeConnection) -> None:
+        await conn.handle_default(event)
+
+    _, close = await _failure_of(fake)
+    assert (
+        close.reason == "fake: the script calls function 'undeclared', which the app never declared"
+    )
+    with pytest.raises(AssertionError, match="declared no function tool named 'undeclared'"):
+        fake.check()
+
+
+async def test_check_counts_the_other_failures() -> None:
+    fake = FakeRealtimeServer()
+    fake.on("response.create", lambda event, conn: 1 / 0)
+    await _failure_of(fake)
+    await _failure_of(fake)
+    with pytest.raises(AssertionError, match=r"\(1 more server-side failure\(s\)\)"):
+        fake.check()
+    failures, _ = fake.check_report()
+    assert (
+        failures
+        == ["the on('response.create') handler raised ZeroDivisionError: division by zero"] * 2
+    )
+
+
+def test_check_report_lists_unused_steps_as_given() -> None:
+    fake = FakeRealtimeServer()
+    fake.fail_transcription("no speech")
+    fake.transcribe("hi")
+    fake.reply_text("x")
+    assert fake.check_report() == (
+        [],
+        ["reply_text('x')", "fail_transcription('no speech')", "transcribe('hi')"],
+    )
+    assert fake.check_report(strict=False) == ([], [])
+    fake.reset()
+    assert fake.check_report() == ([], [])

@@ -6,13 +6,25 @@ The official SDK and openai-agents run on asyncio only.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
 from fakes import FakeRealtimeServer
+from tests.fidelity import validate_server_event
 
 pytest_plugins = ["pytester"]
 
@@ -282,3 +294,165 @@ def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
     pytester.syspathinsert()
     result = pytester.runpytest_inprocess("-p", "anyio", "-q")
     result.assert_outcomes(passed=1)
+
+
+# -- `realtime fake serve` in a subprocess, driven only over HTTP ----------------------------
+
+
+@contextlib.contextmanager
+def _fake_serve(*args: str) -> Iterator[tuple[str, str]]:
+    """``realtime fake serve --port 0 ARGS`` in a subprocess: its WebSocket URL and the base
+    URL of its control plane."""
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "realtime", "fake", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(root)),
+        cwd=root,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        control = process.stdout.readline().split()[-1]
+        assert url.startswith("ws://127.0.0.1:") and control.endswith("/_fake/"), (url, control)
+        yield url, control.removesuffix("/_fake/")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck server
+            process.kill()
+            process.wait()
+
+
+def _http(method: str, url: str, body: object = None, key: str | None = None) -> Any:
+    """One control-plane request with the standard library: (status, decoded JSON)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if key is not None:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@asyncio_only
+async def test_official_sdk_against_a_served_subprocess_driven_over_http() -> None:
+    with _fake_serve("--api-key", "sk-ci") as (url, base):
+
+        async def control(method: str, path: str, body: object = None) -> Any:
+            return await anyio.to_thread.run_sync(_http, method, f"{base}/_fake/{path}", body)
+
+        steps = [
+            {
+                "outputs": [
+                    {"text": "Let me check."},
+                    {"function_call": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+                ]
+            }
+        ]
+        assert await control("POST", "script", steps) == (200, {"queued": 1})
+        rule = {"when": {"tool_output_of": "get_weather"}, "reply": {"text": "Sunny."}, "times": 1}
+        assert (await control("POST", "rules", rule))[0] == 200
+        with anyio.fail_after(20):
+            client = _client(url, api_key="sk-ci")
+            async with client.realtime.connect(model="gpt-realtime") as connection:
+                await connection.session.update(
+                    session={"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]}
+                )
+                await connection.conversation.item.create(
+                    item={
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "Weather in Paris?"}],
+                    }
+                )
+                await connection.response.create()
+                first = await _until(connection, "response.done")
+                call = first[-1].response.output[1]
+                await connection.conversation.item.create(
+                    item={"type": "function_call_output", "call_id": call.call_id, "output": "sun"}
+                )
+                await connection.response.create()
+                second = await _until(connection, "response.done")
+            status, journal = await control("GET", "journal")
+            assert status == 200
+            check = await control("GET", "check")
+            async with _client(url, api_key="sk-wrong").realtime.connect(
+                model="gpt-realtime"
+            ) as refused:
+                wrong_key = await refused.recv()
+            assert await control("POST", "reset") == (200, {"reset": True})
+            after = await control("GET", "journal")
+    assert [o.type for o in first[-1].response.output] == ["message", "function_call"]
+    assert first[-1].response.output[0].content[0].text == "Let me check."
+    assert json.loads(call.arguments) == {"city": "Paris"}
+    assert second[-1].response.output[0].content[0].text == "Sunny."
+    (conn,) = journal["connections"]
+    assert [e["type"] for e in conn["received"]] == [
+        "session.update",
+        "conversation.item.create",
+        "response.create",
+        "conversation.item.create",
+        "response.create",
+    ]
+    assert conn["headers"]["authorization"] == "Bearer <redacted>"
+    assert conn["closed"] == [1000, ""]
+    # The subprocess's events, strictly validated like those of in-process fakes.
+    for event in conn["sent"]:
+        validate_server_event(event)
+    assert "response.function_call_arguments.done" in [e["type"] for e in conn["sent"]]
+    assert check == (200, {"ok": True})
+    assert wrong_key.type == "error" and wrong_key.error.code == "invalid_api_key"
+    assert after == (200, {"connections": [], "http": []})
+
+
+def test_the_documented_node_suite_passes_against_the_served_fake(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (the curl and SDK tests cover the same paths)")
+    text = (Path(__file__).parent.parent / "docs" / "testing-with-the-fake.md").read_text()
+    suite = text.split("```js\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "weather.test.mjs").write_text(suite)
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
+    flags = ["--experimental-websocket"] if int(version.stdout[1:].split(".")[0]) < 22 else []
+    with _fake_serve() as (_, base):
+        result = subprocess.run(
+            [node, *flags, "--test", "weather.test.mjs"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=dict(os.environ, FAKE_URL=base),
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "# pass 3" in result.stdout and "# fail 0" in result.stdout
+
+
+def test_fake_serve_refuses_a_non_loopback_host_without_a_key() -> None:
+    from realtime._cli import main
+
+    err = io.StringIO()
+    assert main(["fake", "serve", "--host", "0.0.0.0", "--port", "0"], stderr=err) == 2
+    assert "beyond loopback, without an API key" in err.getvalue()
+    assert "--api-key" in err.getvalue()
+    err = io.StringIO()
+    assert main(["fake", "serve", "--journal-events", "0"], stderr=err) == 2
+    assert "--journal-events must be 1 or more" in err.getvalue()
+
+
+def test_fake_serve_reads_a_script_file_with_rules(tmp_path: Path) -> None:
+    script = {
+        "script": [{"text": "First."}],
+        "rules": [{"when": {"contains": "again"}, "reply": {"text": "Again."}, "times": 2}],
+    }
+    (tmp_path / "script.json").write_text(json.dumps(script))
+    with _fake_serve("--script", str(tmp_path / "script.json")) as (_, base):
+        status, body = _http("GET", f"{base}/_fake/check")
+    assert status == 409
+    assert body["unused"] == [{"text": "First."}, script["rules"][0]]
