@@ -279,7 +279,9 @@ class MemoryTransport(Transport):
         s2c_send, s2c_recv = anyio.create_memory_object_stream[_Item](self._buffer_size)
         client = _End(c2s_send, s2c_recv)
         socket = _MemoryServerSocket(request, _End(s2c_send, c2s_recv))
-        with single_exception():
+        # Closing the four stream ends on the way out, whatever happened, is what a socket's
+        # close would do; an unclosed end is a ResourceWarning when it is collected.
+        with c2s_send, c2s_recv, s2c_send, s2c_recv, single_exception():
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._serve, socket)
                 with anyio.move_on_after(request.connect_timeout) as scope:
