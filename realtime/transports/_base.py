@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -31,7 +32,15 @@ import anyio
 from .._config import ConnectRequest
 from .._errors import ConnError
 
-__all__ = ["Channel", "Close", "Received", "Transport", "host_port", "upgrade_refused"]
+__all__ = [
+    "Channel",
+    "Close",
+    "Received",
+    "Transport",
+    "host_port",
+    "too_big",
+    "upgrade_refused",
+]
 
 
 class Close(NamedTuple):
@@ -42,6 +51,11 @@ class Close(NamedTuple):
 
 
 Received = str | bytes | Close
+
+
+def too_big(limit: int) -> Close:
+    """The :class:`Close` a transport reports after stopping a message over ``limit``."""
+    return Close(1009, f"message exceeds max_message_size={limit}")
 
 
 class Channel(abc.ABC):
@@ -91,24 +105,32 @@ class Transport(abc.ABC):
         """Release what the transport holds (an owned HTTP client, say)."""
 
 
-def upgrade_refused(status: int, body: bytes) -> ConnError:
+def upgrade_refused(
+    status: int, body: bytes, *, secrets: Iterable[str] = (), location: str | None = None
+) -> ConnError:
     """The :class:`~realtime.ConnError` for an upgrade the server answered with HTTP ``status``.
 
     The body is parsed as JSON when it is JSON (the usual ``{"error": {...}}``), else kept as
-    text, so ``str(error)`` carries the server's message either way.
+    text, so ``str(error)`` carries the server's message either way. Credentials in it are
+    masked: ``secrets`` (see :func:`~realtime._config.credentials`) and anything that looks
+    like a key, because a server may echo the key it refused. A redirect (3xx) says where it
+    pointed: no transport follows one, so credentials never reach another address.
     """
     parsed: object = None
     if body:
         parsed = body.decode("utf-8", "replace")
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
             pass
-    return ConnError(
-        f"the server refused the WebSocket upgrade with HTTP {status}",
-        status_code=status,
-        body=parsed,
-    )
+    message = f"the server refused the WebSocket upgrade with HTTP {status}"
+    if 300 <= status < 400:
+        where = f" to {location}" if location else ""
+        message = (
+            f"the server redirected the WebSocket upgrade (HTTP {status}{where}); redirects "
+            "are not followed, so that credentials never reach another address"
+        )
+    return ConnError(message, status_code=status, body=parsed, secrets=secrets)
 
 
 def host_port(url: str) -> str:
