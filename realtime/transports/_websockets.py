@@ -79,7 +79,8 @@ class _ClientConnection(ClientConnection):
 
     def data_received(self, data: bytes) -> None:
         protocol = self.protocol
-        was_open = protocol.state is State.OPEN
+        # CONNECTING too: the server's first frames may arrive with its 101 response.
+        was_open = protocol.state is State.OPEN or protocol.state is State.CONNECTING
         super().data_received(data)
         if (
             was_open
@@ -129,13 +130,27 @@ class _WebsocketsChannel(Channel):
             return _LOST
         return Close(int(received.code), received.reason)
 
+    async def _too_big(self, limit: int) -> Close:
+        # websockets let it through (it counts bytes against four times the limit): fail the
+        # connection as it would have, with the exact count.
+        close = too_big(limit)
+        if self.closer is None and self._ws.protocol.state is State.OPEN:
+            self.closer = asyncio.ensure_future(self._ws.close(close.code, close.reason))
+            await asyncio.sleep(0)  # let it write the close frame
+        self._ended = close
+        return close
+
     async def receive(self) -> Received:
         if self._ended is not None:
             return self._ended
         try:
-            return await self._ws.recv()
+            item = await self._ws.recv()
         except (ConnectionClosed, WebSocketException, OSError) as exc:
             return self._end(exc)
+        limit = self._limit
+        if limit is not None and len(item) > limit:
+            return await self._too_big(limit)
+        return item
 
     async def receive_many(self) -> list[Received]:
         first = await self.receive()
@@ -144,13 +159,18 @@ class _WebsocketsChannel(Channel):
         out = [first]
         frames = self._frames
         recv = self._ws.recv
+        limit = self._limit
         # A message whose first frame is final is complete: recv() returns it without waiting.
         while frames and frames[0].fin and len(out) < _MAX_BATCH:
             try:
-                out.append(await recv())
+                item = await recv()
             except (ConnectionClosed, WebSocketException, OSError) as exc:
                 out.append(self._end(exc))
                 break
+            if limit is not None and len(item) > limit:
+                out.append(await self._too_big(limit))
+                break
+            out.append(item)
         return out
 
     async def send_text(self, text: str) -> None:
