@@ -122,14 +122,13 @@ def _is_loopback(host: str | None) -> bool:
 
 def credentials(headers: Iterable[tuple[str, str]]) -> tuple[str, ...]:
     """The credential values among handshake ``headers``, to mask wherever text may show them:
-    each credential header's value, and its token alone (``Bearer <token>``)."""
+    each credential header's value, or its token alone when it has a scheme (``Bearer <token>``:
+    masked as ``Bearer ***``)."""
     found: list[str] = []
     for name, value in headers:
-        if _is_credential(name) and value:
-            found.append(value)
+        if _is_credential(name) and value.strip():
             _, _, token = value.strip().partition(" ")
-            if token.strip():
-                found.append(token.strip())
+            found.append(token.strip() or value.strip())
     return tuple(found)
 
 
