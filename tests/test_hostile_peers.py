@@ -26,6 +26,8 @@ from .hostile import (
     BINARY,
     CLOSE,
     CONTINUATION,
+    PING,
+    PONG,
     TEXT,
     RawPeer,
     close_payload,
@@ -341,3 +343,41 @@ async def test_a_peer_that_never_closes_after_our_1009_is_left_in_close_timeout(
     assert isinstance(got, Close)
     assert got.code == 1009
     assert peer_saw[0] == 1009
+
+
+async def test_a_burst_with_an_oversized_message_stops_at_it(transport: Transport) -> None:
+    """Messages before the oversized one are delivered, none after it."""
+    burst = frame(TEXT, b"a") + frame(TEXT, b"b") + frame(TEXT, b"c" * 150) + frame(TEXT, b"d")
+
+    async def script(peer: RawPeer) -> None:
+        await peer.accept()
+        await peer.send_raw(burst)
+        peer.note("close", await peer.read_close())
+
+    items: list[Any] = []
+    with anyio.fail_after(TIMEOUT):
+        async with raw_server(script) as server:
+            request = await _request(server.url, max_message_size=100)
+            async with transport.connect(request) as channel:
+                while not any(isinstance(item, Close) for item in items):
+                    items += await channel.receive_many()
+                peer_saw = await server.peers[0].noted("close")
+    assert items == ["a", "b", Close(1009, "message exceeds max_message_size=100")]
+    assert peer_saw[0] == 1009
+
+
+async def test_pings_from_the_peer_are_answered(transport: Transport) -> None:
+    async def script(peer: RawPeer) -> None:
+        await peer.accept()
+        await peer.send_frame(PING, b"are you there")
+        peer.note("pong", await peer.read_frame())
+        await peer.send_frame(CLOSE, close_payload(1000, "bye"))
+        await peer.read_close()
+
+    with anyio.fail_after(TIMEOUT):
+        async with raw_server(script) as server:
+            request = await _request(server.url)
+            async with transport.connect(request) as channel:
+                pong = await server.peers[0].noted("pong")
+                assert await channel.receive() == Close(1000, "bye")
+    assert (pong.opcode, pong.payload) == (PONG, b"are you there")
