@@ -38,15 +38,18 @@ class ModelConfig:
         api_key: The key, or a callable (sync or async) returning it, called at each connect.
             ``None`` reads ``OPENAI_API_KEY`` at connect time.
         url: The Realtime endpoint. ``ws``/``wss``/``http``/``https`` are accepted.
-        headers: Extra handshake headers; they override the library's own.
+        headers: Extra handshake headers; they override the library's own. Credentials in
+            them (``Authorization``, ``api-key``) get the same clear-text refusal as the key.
         call_id: Join an existing SIP/WebRTC call (sent as ``?call_id=`` instead of ``model``).
-        allow_insecure: Allow sending the key over ``ws://``/``http://`` to a non-loopback host.
+        allow_insecure: Allow sending credentials (the key, a credential header, a password
+            in the URL) over ``ws://``/``http://`` to a non-loopback host.
         connect_timeout: Seconds for the whole handshake.
         close_timeout: Seconds to wait for the peer's close frame after ours.
         ping_interval: Seconds between keepalive pings; ``None`` disables keepalive.
         ping_timeout: Seconds to wait for a pong before the connection is declared dead.
-        max_message_size: Largest incoming message, in characters or bytes; a larger one
-            closes the connection with code 1009. ``None`` disables the check.
+        max_message_size: Largest incoming message, in characters (text) or bytes
+            (binary); a larger one closes the connection with code 1009, stopped while it
+            arrives, so that it bounds memory too. ``None`` disables the check.
     """
 
     api_key: ApiKey | None = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -314,8 +313,3 @@ def network_transport(kind: str) -> Transport:
     if kind == "websockets":
         return WebsocketsTransport()
     raise ValueError(kind)
-
-
-def random_mask() -> bytes:
-    """Four random bytes, for a client-side frame."""
-    return os.urandom(4)

@@ -13,6 +13,12 @@ Contract for implementers:
   :class:`Close` once the connection ended: with the peer's code and reason, or code 1006 when
   it was lost without a close frame. After a :class:`Close`, ``receive`` is not called again.
   Control frames are handled inside the transport (pongs to pings are the transport's job).
+- A transport that fails the connection itself sends the close frame and returns that
+  :class:`Close`: 1009 for a message over ``request.max_message_size`` (stopped while it
+  arrives, never buffered whole; see :func:`too_big`), 1007 for invalid UTF-8 in a text
+  message, 1002 for a protocol error.
+- ``connect`` never follows a redirect, and its errors never show a credential (see
+  :func:`upgrade_refused`).
 - The ``send_*`` methods raise :class:`~realtime.ConnError` if the connection is gone.
 - ``receive`` and the ``send_*`` methods may run concurrently (one receiver, one sender at a
   time: the core serialises sends).
