@@ -254,6 +254,11 @@ class _WsServerSocket(ServerSocket):
 
     # -- the ServerSocket API --------------------------------------------------------------
 
+    def release(self) -> None:
+        """Close both ends of the inbox once the connection is over (its tasks are done)."""
+        self._inbox_send.close()
+        self._inbox.close()
+
     async def receive(self) -> str | bytes | Close:
         try:
             return await self._inbox.receive()
@@ -392,6 +397,7 @@ async def _serve_connection(
         finally:
             await anyio.aclose_forcefully(stream)
         return
+    socket: _WsServerSocket | None = None
     try:
         async with anyio.create_task_group() as tg:
             socket = _WsServerSocket(stream, http, request, tg)
@@ -402,6 +408,8 @@ async def _serve_connection(
                     await socket.reader_done.wait()
             tg.cancel_scope.cancel()
     finally:
+        if socket is not None:
+            socket.release()
         await anyio.aclose_forcefully(stream)
 
 

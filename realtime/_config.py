@@ -9,19 +9,25 @@ from __future__ import annotations
 import inspect
 import ipaddress
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._errors import ConnError
 from ._version import __version__
 
-__all__ = ["DEFAULT_URL", "ConnectRequest", "ModelConfig", "build_request"]
+__all__ = ["DEFAULT_URL", "ConnectRequest", "ModelConfig", "build_request", "credentials"]
 
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
 USER_AGENT = f"realtime-wire/{__version__}"
 
 ApiKey = str | Callable[[], "str | Awaitable[str]"]
+
+# Handshake headers that carry a credential: never sent in clear text to a remote host, never
+# shown in an error or a recording.
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "api-key", "openai-api-key", "proxy-authorization"}
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -32,15 +38,18 @@ class ModelConfig:
         api_key: The key, or a callable (sync or async) returning it, called at each connect.
             ``None`` reads ``OPENAI_API_KEY`` at connect time.
         url: The Realtime endpoint. ``ws``/``wss``/``http``/``https`` are accepted.
-        headers: Extra handshake headers; they override the library's own.
+        headers: Extra handshake headers; they override the library's own. Credentials in
+            them (``Authorization``, ``api-key``) get the same clear-text refusal as the key.
         call_id: Join an existing SIP/WebRTC call (sent as ``?call_id=`` instead of ``model``).
-        allow_insecure: Allow sending the key over ``ws://``/``http://`` to a non-loopback host.
+        allow_insecure: Allow sending credentials (the key, a credential header, a password
+            in the URL) over ``ws://``/``http://`` to a non-loopback host.
         connect_timeout: Seconds for the whole handshake.
         close_timeout: Seconds to wait for the peer's close frame after ours.
         ping_interval: Seconds between keepalive pings; ``None`` disables keepalive.
         ping_timeout: Seconds to wait for a pong before the connection is declared dead.
-        max_message_size: Largest incoming message, in characters or bytes; a larger one
-            closes the connection with code 1009. ``None`` disables the check.
+        max_message_size: Largest incoming message, in characters (text) or bytes
+            (binary); a larger one closes the connection with code 1009, stopped while it
+            arrives, so that it bounds memory too. ``None`` disables the check.
     """
 
     api_key: ApiKey | None = None
@@ -73,12 +82,17 @@ class ConnectRequest:
         headers: Handshake headers in order, with no duplicate names (case-insensitive).
         connect_timeout: Seconds for the whole handshake.
         close_timeout: Seconds to wait for the peer's close frame.
+        max_message_size: Largest incoming message, in characters (text) or bytes (binary),
+            or ``None`` for no limit. A transport stops a larger message while it arrives,
+            before it is buffered whole: it sends close 1009 to the peer and ``receive``
+            returns ``Close(1009, reason)``.
     """
 
     url: str
     headers: tuple[tuple[str, str], ...]
     connect_timeout: float = 10.0
     close_timeout: float = 5.0
+    max_message_size: int | None = None
 
     def __repr__(self) -> str:
         names = ", ".join(name for name, _ in self.headers)
@@ -109,23 +123,55 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def credentials(headers: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """The credential values among handshake ``headers``, to mask wherever text may show them:
+    each credential header's value, or its token alone when it has a scheme (``Bearer <token>``:
+    masked as ``Bearer ***``)."""
+    found: list[str] = []
+    for name, value in headers:
+        if _is_credential(name) and value.strip():
+            _, _, token = value.strip().partition(" ")
+            found.append(token.strip() or value.strip())
+    return tuple(found)
+
+
+def _is_credential(name: str) -> bool:
+    return name.lower() in CREDENTIAL_HEADERS
+
+
+def _check_header(name: str, value: str) -> None:
+    # A key read from a file or an environment variable often ends with a newline; sent, it
+    # would split the request, and every HTTP library echoes the bad value in its error.
+    if any(ch in value for ch in "\r\n\0") or any(ch in name for ch in "\r\n\0:"):
+        what = "the API key" if name.lower() == "authorization" else f"header {name!r}"
+        raise ConnError(f"{what} contains a line break or NUL character: check its value")
+
+
 async def build_request(config: ModelConfig, model: str | None) -> ConnectRequest:
     """Build the handshake request for ``config``: URL with query, headers, timeouts.
 
     Raises:
-        ConnError: The URL is not a WebSocket or HTTP URL, the key is of the wrong type, or
-            the key would travel in clear text to a host that is not loopback.
+        ConnError: The URL is not a WebSocket or HTTP URL, the key is of the wrong type, a
+            header holds a line break, or a credential (the key, an ``Authorization`` or
+            ``api-key`` header, a password in the URL) would travel in clear text to a host
+            that is not loopback.
     """
     parts = urlsplit(config.url)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     if scheme not in ("ws", "wss"):
         raise ConnError(f"unsupported URL scheme {parts.scheme!r}: use ws, wss, http or https")
     key = await _resolve_key(config)
-    if scheme == "ws" and key and not config.allow_insecure and not _is_loopback(parts.hostname):
-        raise ConnError(
-            f"refusing to send the API key in clear text to {parts.hostname!r}: use wss://, "
-            "or pass ModelConfig(allow_insecure=True)"
-        )
+    if scheme == "ws" and not config.allow_insecure and not _is_loopback(parts.hostname):
+        what = [f"the {name} header" for name in config.headers if _is_credential(name)]
+        if parts.password:
+            what.insert(0, "the password in the URL")
+        if key:
+            what.insert(0, "the API key")
+        if what:
+            raise ConnError(
+                f"refusing to send {what[0]} in clear text to {parts.hostname!r}: use wss://, "
+                "or pass ModelConfig(allow_insecure=True)"
+            )
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     present = {k for k, _ in query}
     if config.call_id is not None:
@@ -141,9 +187,12 @@ async def build_request(config: ModelConfig, model: str | None) -> ConnectReques
     headers["user-agent"] = ("User-Agent", USER_AGENT)
     for name, value in config.headers.items():
         headers[name.lower()] = (name, value)
+    for name, value in headers.values():
+        _check_header(name, value)
     return ConnectRequest(
         url=url,
         headers=tuple(headers.values()),
         connect_timeout=config.connect_timeout,
         close_timeout=config.close_timeout,
+        max_message_size=config.max_message_size,
     )

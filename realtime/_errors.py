@@ -2,15 +2,71 @@
 
 Every error is a :class:`RealtimeError`, so an app can catch the library's failures with one
 ``except`` clause. None of them ever carries an API key: the connection errors keep the status
-code and the server's error body, never the request headers.
+code and the server's error body, never the request headers, and any text in them that looks
+like a credential (``Bearer ...``, ``sk-...``, or a credential the request carried) is masked,
+since a hostile or careless server may echo the key back in its error body.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._state import ConnectionState
+
+
+MASK = "***"
+# What a credential looks like in text a server wrote: an ``Authorization`` value, or an
+# OpenAI key (as the recorder masks them).
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
+_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
+# Credentials shorter than this are not masked by value: masking a one-letter test key would
+# garble every message, and no real key is that short.
+_MIN_SECRET = 8
+
+
+def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with each of ``secrets`` and anything that looks like a credential masked.
+
+    Args:
+        text: Text that may hold a credential (a server's error body, say).
+        secrets: Exact values to mask (the configured key, credential header values); those
+            shorter than 8 characters are left alone.
+    """
+    for secret in secrets:
+        if len(secret) >= _MIN_SECRET:
+            text = text.replace(secret, MASK)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    return _KEY.sub("sk-" + MASK, text)
+
+
+def _mask_json(value: Any, secrets: tuple[str, ...]) -> Any:
+    """Mask every string (keys too) of a parsed JSON value, in place where it is a container.
+
+    Iterative: a hostile body may nest deeper than the recursion limit.
+    """
+    if isinstance(value, str):
+        return mask_secrets(value, secrets)
+    todo: list[Any] = [value]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                item = node.pop(key)
+                if isinstance(item, str):
+                    item = mask_secrets(item, secrets)
+                elif isinstance(item, (dict, list)):
+                    todo.append(item)
+                node[mask_secrets(key, secrets) if isinstance(key, str) else key] = item
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    node[index] = mask_secrets(item, secrets)
+                elif isinstance(item, (dict, list)):
+                    todo.append(item)
+    return value
 
 
 class RealtimeError(Exception):
@@ -19,6 +75,9 @@ class RealtimeError(Exception):
 
 class ConnError(RealtimeError):
     """Connecting failed, or the transport failed under an open connection.
+
+    The message and the body are masked (see :func:`mask_secrets`): ``Bearer ...`` and
+    ``sk-...`` anywhere in them, and each of ``secrets``.
 
     Attributes:
         status_code: The HTTP status of the refused handshake, when the server answered HTTP.
@@ -33,7 +92,11 @@ class ConnError(RealtimeError):
         status_code: int | None = None,
         body: Any = None,
         unsent: tuple[dict[str, Any], ...] = (),
+        secrets: Iterable[str] = (),
     ) -> None:
+        secrets = tuple(secrets)
+        body = _mask_json(body, secrets)
+        message = mask_secrets(message, secrets)
         server_message = _server_message(body)
         if server_message and server_message not in message:
             message = f"{message}: {server_message}"
@@ -41,6 +104,23 @@ class ConnError(RealtimeError):
         self.status_code = status_code
         self.body = body
         self.unsent = unsent
+
+    def mask(self, secrets: Iterable[str]) -> None:
+        """Mask ``secrets`` in this error's text and body, in place; if an exception it was
+        raised from still shows one of them, drop that chain (its text would show it)."""
+        secrets = tuple(secrets)
+        self.args = tuple(mask_secrets(a, secrets) if isinstance(a, str) else a for a in self.args)
+        self.body = _mask_json(self.body, secrets)
+        linked: BaseException | None = self.__cause__ or self.__context__
+        seen = 0
+        while linked is not None and seen < 100:
+            if mask_secrets(str(linked), secrets) != str(linked):
+                self.__cause__ = None
+                self.__context__ = None
+                self.__suppress_context__ = True
+                return
+            linked = linked.__cause__ or linked.__context__
+            seen += 1
 
     @property
     def error_code(self) -> str | None:

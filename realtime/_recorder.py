@@ -9,6 +9,11 @@ and a first ``"direction": "meta"`` line with the URL and handshake headers. Cre
 reach the file: the ``Authorization`` header and anything that looks like an API key
 (``sk-...``) are replaced by ``"***"``.
 
+Recording never changes what the connection does: a frame the recorder cannot handle (JSON
+nested deeper than Python can decode, a write that fails) is logged and noted in the file as a
+``{"direction": "meta", "t": ..., "note": "..."}`` line (replay skips meta lines), never raised
+into the transport or the listener call.
+
 Two ways to record, both without a change to the core:
 
 - ``Recorder`` is a connection listener: ``conn.add_listener(recorder)`` records every server
@@ -21,9 +26,10 @@ Two ways to record, both without a change to the core:
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -37,20 +43,42 @@ from .transports._base import Channel, Received, Transport
 
 __all__ = ["Recorder", "RecordingTransport", "redact"]
 
+logger = logging.getLogger("realtime.recorder")
+
 _KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "openai-api-key", "cookie"})
 REDACTED = "***"
 
 
+def _redact_text(text: str) -> str:
+    return _KEY.sub("sk-" + REDACTED, text)
+
+
 def redact(value: Any) -> Any:
-    """A copy of a JSON value with key-like strings (``sk-...``) replaced by ``sk-***``."""
+    """A copy of a JSON value with key-like strings (``sk-...``) replaced by ``sk-***``.
+
+    Iterative, so that an event nested as deep as JSON decoding allows is handled too.
+    """
     if isinstance(value, str):
-        return _KEY.sub("sk-" + REDACTED, value)
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
+        return _redact_text(value)
+    if not isinstance(value, (dict, list)):
+        return value
+    root: dict[Any, Any] | list[Any] = dict(value) if isinstance(value, dict) else list(value)
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        slots = node.items() if isinstance(node, dict) else enumerate(node)
+        for slot, item in slots:
+            copy: dict[Any, Any] | list[Any]
+            if isinstance(item, str):
+                node[slot] = _redact_text(item)
+            elif isinstance(item, dict):
+                node[slot] = copy = dict(item)
+                todo.append(copy)
+            elif isinstance(item, list):
+                node[slot] = copy = list(item)
+                todo.append(copy)
+    return root
 
 
 class Recorder:
@@ -61,6 +89,10 @@ class Recorder:
 
     Args:
         path: The file to write (truncated).
+
+    Attributes:
+        count: Lines written.
+        failures: Frames (or headers) that could not be recorded; each is logged and noted.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -68,39 +100,70 @@ class Recorder:
         self._file: IO[str] | None = None
         self._start = time.monotonic()
         self.count = 0
+        self.failures = 0
 
     def _write(self, record: dict[str, Any]) -> None:
         if self._file is None:
             self._file = self.path.open("w", encoding="utf-8")
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        try:
+            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        except UnicodeEncodeError:
+            # A lone surrogate (JSON may escape one: "\\ud800") has no UTF-8 form: write the
+            # line with JSON escapes instead, which reads back to the same event.
+            self._file.write(json.dumps(record) + "\n")
         self._file.flush()
         self.count += 1
+
+    def _record(self, what: str, make: Callable[[], dict[str, Any]]) -> None:
+        # Never raise: a recorder failure must not change what the connection does.
+        try:
+            self._write(make())
+        except Exception as exc:
+            self._failed(what, exc)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.failures += 1
+        # The type only: the frame may hold anything, a key included.
+        note = f"{what} not recorded: {type(exc).__name__}"
+        logger.warning("recorder %s: %s", self.path, note)
+        try:
+            self._write({"direction": "meta", "t": self._offset(), "note": note})
+        except Exception as again:
+            logger.warning("recorder %s: cannot write: %s", self.path, type(again).__name__)
 
     def _offset(self) -> float:
         return round(time.monotonic() - self._start, 6)
 
     def meta(self, request: ConnectRequest) -> None:
         """Record the handshake: URL and headers, credentials redacted."""
-        headers = {
-            name: REDACTED if name.lower() in _SECRET_HEADERS else redact(value)
-            for name, value in request.headers
-        }
-        self._write(
-            {
+
+        def make() -> dict[str, Any]:
+            headers = {
+                name: REDACTED if name.lower() in _SECRET_HEADERS else redact(value)
+                for name, value in request.headers
+            }
+            return {
                 "direction": "meta",
                 "t": self._offset(),
                 "url": redact(request.url),
                 "headers": headers,
             }
-        )
+
+        self._record("handshake", make)
 
     def client(self, event: Mapping[str, Any]) -> None:
         """Record an event the client sent."""
-        self._write({"direction": "client", "t": self._offset(), "event": redact(dict(event))})
+        self._record(
+            "client event",
+            lambda: {"direction": "client", "t": self._offset(), "event": redact(dict(event))},
+        )
 
     def server(self, event: Mapping[str, Any]) -> None:
         """Record an event the server sent."""
-        self._write({"direction": "server", "t": self._offset(), "event": redact(dict(event))})
+        self._record(
+            "server event",
+            lambda: {"direction": "server", "t": self._offset(), "event": redact(dict(event))},
+        )
 
     def __call__(self, event: Event) -> None:
         """Listener entry point: record server events (connection notifications are skipped)."""
@@ -129,23 +192,25 @@ class Recorder:
         self.close()
 
 
-def _decode(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 class _RecordingChannel(Channel):
     def __init__(self, inner: Channel, recorder: Recorder) -> None:
         self._inner = inner
         self._recorder = recorder
 
+    def _decode(self, text: str, what: str) -> dict[str, Any] | None:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None  # not JSON: not an event, nothing to record (as before)
+        except RecursionError as exc:  # valid JSON maybe, but nested deeper than Python goes
+            self._recorder._failed(what, exc)
+            return None
+        return value if isinstance(value, dict) else None
+
     def _seen(self, items: list[Received]) -> None:
         for item in items:
             if isinstance(item, str):
-                event = _decode(item)
+                event = self._decode(item, "server event")
                 if event is not None:
                     self._recorder.server(event)
 
@@ -161,7 +226,7 @@ class _RecordingChannel(Channel):
 
     async def send_text(self, text: str) -> None:
         # Recorded before sending: the server's answer may otherwise be recorded first.
-        event = _decode(text)
+        event = self._decode(text, "client event")
         if event is not None:
             self._recorder.client(event)
         await self._inner.send_text(text)

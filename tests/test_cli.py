@@ -144,3 +144,7 @@ def test_fake_serve_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+        # Unclosed pipes are a ResourceWarning, an error under filterwarnings = ["error"].
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()

@@ -325,6 +325,9 @@ def _fake_serve(*args: str) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:  # pragma: no cover - a stuck server
             process.kill()
             process.wait()
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def _http(method: str, url: str, body: object = None, key: str | None = None) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -22,9 +22,22 @@ S = ConnectionState
 CONFIG = ModelConfig(api_key="sk-test", ping_interval=None)
 
 
+_STREAMS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_streams() -> Iterator[None]:
+    # The bare wires below have no transport to close their streams: close them here, so
+    # that an unclosed stream elsewhere still fails the suite (filterwarnings = error).
+    yield
+    while _STREAMS:
+        _STREAMS.pop().close()
+
+
 def ends(size: float = math.inf) -> tuple[_End, _End]:
     a_send, a_recv = anyio.create_memory_object_stream[Any](size)
     b_send, b_recv = anyio.create_memory_object_stream[Any](size)
+    _STREAMS.extend((a_send, a_recv, b_send, b_recv))
     return _End(a_send, b_recv), _End(b_send, a_recv)
 
 

@@ -13,6 +13,12 @@ Contract for implementers:
   :class:`Close` once the connection ended: with the peer's code and reason, or code 1006 when
   it was lost without a close frame. After a :class:`Close`, ``receive`` is not called again.
   Control frames are handled inside the transport (pongs to pings are the transport's job).
+- A transport that fails the connection itself sends the close frame and returns that
+  :class:`Close`: 1009 for a message over ``request.max_message_size`` (stopped while it
+  arrives, never buffered whole; see :func:`too_big`), 1007 for invalid UTF-8 in a text
+  message, 1002 for a protocol error.
+- ``connect`` never follows a redirect, and its errors never show a credential (see
+  :func:`upgrade_refused`).
 - The ``send_*`` methods raise :class:`~realtime.ConnError` if the connection is gone.
 - ``receive`` and the ``send_*`` methods may run concurrently (one receiver, one sender at a
   time: the core serialises sends).
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -33,7 +40,15 @@ import anyio
 from .._config import ConnectRequest
 from .._errors import ConnError
 
-__all__ = ["Channel", "Close", "Received", "Transport", "host_port", "upgrade_refused"]
+__all__ = [
+    "Channel",
+    "Close",
+    "Received",
+    "Transport",
+    "host_port",
+    "too_big",
+    "upgrade_refused",
+]
 
 
 class Close(NamedTuple):
@@ -44,6 +59,11 @@ class Close(NamedTuple):
 
 
 Received = str | bytes | Close
+
+
+def too_big(limit: int) -> Close:
+    """The :class:`Close` a transport reports after stopping a message over ``limit``."""
+    return Close(1009, f"message exceeds max_message_size={limit}")
 
 
 class Channel(abc.ABC):
@@ -105,24 +125,32 @@ class Transport(abc.ABC):
         """Release what the transport holds (an owned HTTP client, say)."""
 
 
-def upgrade_refused(status: int, body: bytes) -> ConnError:
+def upgrade_refused(
+    status: int, body: bytes, *, secrets: Iterable[str] = (), location: str | None = None
+) -> ConnError:
     """The :class:`~realtime.ConnError` for an upgrade the server answered with HTTP ``status``.
 
     The body is parsed as JSON when it is JSON (the usual ``{"error": {...}}``), else kept as
-    text, so ``str(error)`` carries the server's message either way.
+    text, so ``str(error)`` carries the server's message either way. Credentials in it are
+    masked: ``secrets`` (see :func:`~realtime._config.credentials`) and anything that looks
+    like a key, because a server may echo the key it refused. A redirect (3xx) says where it
+    pointed: no transport follows one, so credentials never reach another address.
     """
     parsed: object = None
     if body:
         parsed = body.decode("utf-8", "replace")
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
             pass
-    return ConnError(
-        f"the server refused the WebSocket upgrade with HTTP {status}",
-        status_code=status,
-        body=parsed,
-    )
+    message = f"the server refused the WebSocket upgrade with HTTP {status}"
+    if 300 <= status < 400:
+        where = f" to {location}" if location else ""
+        message = (
+            f"the server redirected the WebSocket upgrade (HTTP {status}{where}); redirects "
+            "are not followed, so that credentials never reach another address"
+        )
+    return ConnError(message, status_code=status, body=parsed, secrets=secrets)
 
 
 def host_port(url: str) -> str:

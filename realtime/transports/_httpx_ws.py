@@ -10,6 +10,10 @@ by a subclass of httpx-ws's ``AsyncWebSocketSession`` that:
   BENCHMARKS-transport.md),
 - tolerates unsolicited pongs and pings that arrive while closing (httpx-ws would crash its
   background task on either),
+- stops a message over ``max_message_size`` while it arrives, with close 1009 (httpx-ws
+  buffers every message whole, whatever its size),
+- answers a frame wsproto cannot parse (invalid UTF-8 in a text message: 1007; a protocol
+  error: 1002) with a close frame of that code, and reports that code,
 - bounds its closing write by the close timeout.
 
 No httpx, httpx-ws or wsproto type or exception crosses this module's API: failures become
@@ -27,6 +31,7 @@ import ssl
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,9 +44,10 @@ import wsproto.events
 import wsproto.utilities
 from anyio.streams.memory import MemoryObjectReceiveStream
 from httpx_ws import AsyncWebSocketSession, HTTPXWSException, WebSocketNetworkError
+from httpx_ws._api import EndOfStream
 from httpx_ws._ping import AsyncPingManager
 
-from realtime._config import ConnectRequest
+from realtime._config import ConnectRequest, credentials
 from realtime._errors import ConnError
 from realtime.transports._base import (
     Channel,
@@ -49,6 +55,7 @@ from realtime.transports._base import (
     Received,
     Transport,
     host_port,
+    too_big,
     upgrade_refused,
 )
 
@@ -69,6 +76,8 @@ _QUEUE_SIZE = 64
 # Most of a refused upgrade's body that is read (error bodies are small JSON documents).
 _MAX_ERROR_BODY = 64 * 1024
 _LOST = Close(1006, "connection lost")
+# A close frame's reason is at most 123 bytes of UTF-8 (RFC 6455 5.5).
+_MAX_REASON = 123
 
 
 class _Pings(AsyncPingManager):
@@ -111,13 +120,27 @@ class _WsprotoConnection(wsproto.connection.Connection):
         return super().send(event)
 
 
+@dataclass(frozen=True)
+class _Failed(wsproto.events.Event):
+    """We failed the connection (a message too big, a frame that does not parse): this is
+    the close we sent, and what ``receive`` reports."""
+
+    close: Close
+
+
 _Queued = wsproto.events.Event | HTTPXWSException
 
 
 class _Session(AsyncWebSocketSession):
     """httpx-ws's session with a buffered queue, no keepalive and a bounded close."""
 
-    def __init__(self, stream: httpcore.AsyncNetworkStream, *, close_timeout: float) -> None:
+    def __init__(
+        self,
+        stream: httpcore.AsyncNetworkStream,
+        *,
+        close_timeout: float,
+        max_message_size: int | None = None,
+    ) -> None:
         super().__init__(
             stream,
             max_message_size_bytes=_READ_SIZE,
@@ -129,6 +152,7 @@ class _Session(AsyncWebSocketSession):
         self._ping_manager = _Pings()
         self._close_timeout = close_timeout
         self.aborted = False
+        self._limit = max_message_size
 
     @property
     def queue(self) -> MemoryObjectReceiveStream[_Queued]:
@@ -159,6 +183,69 @@ class _Session(AsyncWebSocketSession):
             logger.debug("httpx-ws reader failed: %r", exc)
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await self._send_event.send(WebSocketNetworkError())
+
+    async def _background_receive(self, max_bytes: int) -> None:
+        # httpx-ws's reader, but a message is counted while it arrives (wsproto hands over
+        # each frame's payload in pieces, text already decoded) and stopped once over the
+        # limit, and a frame wsproto cannot parse fails the connection with its code.
+        connection = self.connection
+        limit = self._limit
+        parts: list[Any] = []
+        size = 0
+        try:
+            while not self._should_close.is_set():
+                data = await self._read_stream(max_bytes)
+                connection.receive_data(data)
+                for event in connection.events():
+                    if isinstance(event, wsproto.events.Message):
+                        size += len(event.data)
+                        if limit is not None and size > limit:
+                            await self._fail(too_big(limit))
+                            return
+                        if not event.message_finished:
+                            parts.append(event.data)
+                            continue
+                        if parts:
+                            parts.append(event.data)
+                            whole = "" if isinstance(event, wsproto.events.TextMessage) else b""
+                            event = type(event)(data=whole.join(parts))
+                            parts.clear()
+                        size = 0
+                        await self._send_event.send(event)
+                    elif isinstance(event, wsproto.events.Ping):
+                        pong = connection.send(event.response())
+                        async with self._write_lock:
+                            await self.stream.write(pong)
+                    elif isinstance(event, wsproto.events.Pong):
+                        self._ping_manager.ack(event.payload)
+                    elif (
+                        isinstance(event, wsproto.events.CloseConnection)
+                        and connection.state is wsproto.connection.ConnectionState.OPEN
+                    ):
+                        # Not the peer's close frame (that moves the state on): wsproto's
+                        # report of a frame it could not parse.
+                        await self._fail(Close(int(event.code), event.reason or ""))
+                        return
+                    else:
+                        if isinstance(event, wsproto.events.CloseConnection):
+                            self._should_close.set()
+                        await self._send_event.send(event)
+        except (httpcore.ReadError, httpcore.WriteError, EndOfStream):
+            await self.close(1011, "Stream error")
+            await self._send_event.send(WebSocketNetworkError())
+
+    async def _fail(self, close: Close) -> None:
+        """Fail the connection (RFC 6455 7.1.7): send our close frame, stop reading, and
+        report ``close`` to the receiver. The peer's answer is not awaited."""
+        self._should_close.set()
+        reason = close.reason.encode()[:_MAX_REASON].decode("utf-8", "ignore")
+        with anyio.move_on_after(self._close_timeout):
+            with contextlib.suppress(
+                HTTPXWSException, wsproto.utilities.LocalProtocolError, httpcore.NetworkError
+            ):
+                await self.send(wsproto.events.CloseConnection(code=close.code, reason=reason))
+        logger.debug("failed the WebSocket connection: %s %s", close.code, close.reason)
+        await self._send_event.send(_Failed(close))
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         if not self.aborted:
@@ -194,6 +281,8 @@ class _HttpxWsChannel(Channel):
         if isinstance(item, wsproto.events.CloseConnection):
             self._peer_close = item
             return self._end(Close(int(item.code), item.reason or ""))
+        if isinstance(item, _Failed):
+            return self._end(item.close)
         return self._end(_LOST)
 
     def _end(self, close: Close) -> Close:
@@ -309,10 +398,18 @@ class HttpxWsTransport(Transport):
     @asynccontextmanager
     async def _connect(self, request: ConnectRequest) -> AsyncIterator[Channel]:
         async with _unwrapped():
-            response = await self._handshake(request)
+            try:
+                response = await self._handshake(request)
+            except ConnError as exc:
+                exc.mask(credentials(request.headers))
+                raise
             try:
                 stream = response.extensions["network_stream"]
-                async with _Session(stream, close_timeout=request.close_timeout) as session:
+                async with _Session(
+                    stream,
+                    close_timeout=request.close_timeout,
+                    max_message_size=request.max_message_size,
+                ) as session:
                     yield _HttpxWsChannel(session)
             finally:
                 with anyio.CancelScope(shield=True):
@@ -336,10 +433,12 @@ class HttpxWsTransport(Transport):
                 http_request = client.build_request(
                     "GET", url, headers=headers, timeout=httpx.Timeout(timeout)
                 )
-                response = await client.send(http_request, stream=True)
+                # Never follow a redirect (a given client may be set to): httpx strips only
+                # Authorization on a cross-origin one, and would forward an api-key header.
+                response = await client.send(http_request, stream=True, follow_redirects=False)
                 try:
                     if response.status_code != 101:
-                        raise await _refused(response)
+                        raise await _refused(response, credentials(request.headers))
                     accept = response.headers.get("sec-websocket-accept", "")
                     expected = wsproto.utilities.generate_accept_token(key.encode()).decode()
                     if accept != expected:
@@ -360,14 +459,19 @@ class HttpxWsTransport(Transport):
         return response
 
 
-async def _refused(response: httpx.Response) -> ConnError:
+async def _refused(response: httpx.Response, secrets: tuple[str, ...]) -> ConnError:
     body = bytearray()
     with contextlib.suppress(httpx.HTTPError):
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) >= _MAX_ERROR_BODY:
                 break
-    return upgrade_refused(response.status_code, bytes(body))
+    return upgrade_refused(
+        response.status_code,
+        bytes(body),
+        secrets=secrets,
+        location=response.headers.get("location"),
+    )
 
 
 def _connect_error(exc: httpx.HTTPError, where: str) -> ConnError:

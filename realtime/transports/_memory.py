@@ -19,9 +19,9 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._compat import single_exception
-from .._config import ConnectRequest
+from .._config import ConnectRequest, credentials
 from .._errors import ConnError
-from ._base import Channel, Close, Received, Transport, upgrade_refused
+from ._base import Channel, Close, Received, Transport, too_big, upgrade_refused
 from ._server import ServerSocket
 
 __all__ = ["MemoryHandler", "MemoryServer", "MemoryTransport"]
@@ -184,17 +184,35 @@ class _End:
 
 
 class _MemoryChannel(Channel):
-    def __init__(self, end: _End) -> None:
+    def __init__(self, end: _End, max_message_size: int | None = None) -> None:
         self._end = end
+        self._limit = max_message_size
+
+    async def _too_big(self, limit: int) -> Close:
+        # As a network transport does: close 1009 to the peer, and the end of this channel.
+        close = too_big(limit)
+        await self._end.send_close(close.code, close.reason)
+        self._end.ended = True
+        return close
 
     async def receive(self) -> Received:
-        return await self._end.receive()
+        item = await self._end.receive()
+        limit = self._limit
+        if limit is not None and not isinstance(item, Close) and len(item) > limit:
+            return await self._too_big(limit)
+        return item
 
     async def receive_many(self) -> list[Received]:
-        first = await self._end.receive()
+        first = await self.receive()
         if isinstance(first, Close):
             return [first]
-        return [first, *self._end.receive_ready()]
+        items = [first, *self._end.receive_ready()]
+        limit = self._limit
+        if limit is not None:
+            for index, item in enumerate(items):
+                if not isinstance(item, Close) and len(item) > limit:
+                    return [*items[:index], await self._too_big(limit)]
+        return items
 
     async def _send(self, item: str | bytes) -> None:
         if not await self._end.send(item):
@@ -279,7 +297,9 @@ class MemoryTransport(Transport):
         s2c_send, s2c_recv = anyio.create_memory_object_stream[_Item](self._buffer_size)
         client = _End(c2s_send, s2c_recv)
         socket = _MemoryServerSocket(request, _End(s2c_send, c2s_recv))
-        with single_exception():
+        # Closing the four stream ends on the way out, whatever happened, is what a socket's
+        # close would do; an unclosed end is a ResourceWarning when it is collected.
+        with c2s_send, c2s_recv, s2c_send, s2c_recv, single_exception():
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._serve, socket)
                 with anyio.move_on_after(request.connect_timeout) as scope:
@@ -290,9 +310,9 @@ class MemoryTransport(Transport):
                 if socket.rejection is not None:
                     tg.cancel_scope.cancel()
                     status, body, _ = socket.rejection
-                    raise upgrade_refused(status, body)
+                    raise upgrade_refused(status, body, secrets=credentials(request.headers))
                 try:
-                    yield _MemoryChannel(client)
+                    yield _MemoryChannel(client, request.max_message_size)
                 finally:
                     client.abort()
                     tg.cancel_scope.cancel()

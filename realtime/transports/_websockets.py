@@ -5,9 +5,14 @@ messages, so ``recv()`` returns without a task switch while messages are buffere
 :meth:`_WebsocketsChannel.receive_many` drains what is already there, which lets the core parse
 a burst of events and hand them to its dispatcher as one batch.
 
-Configured for the core: no keepalive of its own (the core pings), no message size limit (the
-core enforces ``max_message_size``), no compression (Realtime traffic is mostly base64 audio,
-which deflate barely shrinks for much CPU). No ``websockets`` type or exception crosses this
+Configured for the core: no keepalive of its own (the core pings), no compression (Realtime
+traffic is mostly base64 audio, which deflate barely shrinks for much CPU), and websockets'
+``max_size`` set from ``max_message_size`` so that an oversized message is refused from its
+frame header, before it is read: websockets counts bytes and the limit counts characters, so
+it gets four times the limit (the most UTF-8 bytes that many characters take) and the core
+checks the exact size of what gets through. When websockets fails the connection by itself
+(message too big: 1009, invalid UTF-8: 1007, a protocol error: 1002) ``receive`` reports the
+close it sent, not a lost connection. No ``websockets`` type or exception crosses this
 module's API: failures become :class:`~realtime.ConnError`, the end of a connection a
 :class:`Close`.
 """
@@ -35,9 +40,10 @@ from websockets.exceptions import (
     InvalidURI,
     WebSocketException,
 )
+from websockets.frames import CloseCode
 from websockets.protocol import State
 
-from realtime._config import ConnectRequest
+from realtime._config import ConnectRequest, credentials
 from realtime._errors import ConnError
 from realtime.transports._base import (
     Channel,
@@ -45,6 +51,7 @@ from realtime.transports._base import (
     Received,
     Transport,
     host_port,
+    too_big,
     upgrade_refused,
 )
 
@@ -58,10 +65,43 @@ _MAX_QUEUE = 64
 _MAX_BATCH = 256
 
 
+# The most bytes one character takes in UTF-8.
+_UTF8_MAX = 4
+
+
+class _ClientConnection(ClientConnection):
+    """websockets' client connection, except that once it failed the connection by itself
+    (it sent a close frame for an error it found in what it read) it waits for the server to
+    close the TCP connection at most ``close_timeout``: websockets waits without bound unless
+    something is sent, and the core would never see the end."""
+
+    _give_up: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        protocol = self.protocol
+        # CONNECTING too: the server's first frames may arrive with its 101 response.
+        was_open = protocol.state is State.OPEN or protocol.state is State.CONNECTING
+        super().data_received(data)
+        if (
+            was_open
+            and protocol.state is State.CLOSING
+            and protocol.close_rcvd is None
+            and self._give_up is None
+            and self.close_timeout is not None
+        ):
+            self._give_up = self.loop.call_later(self.close_timeout, self.transport.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._give_up is not None:
+            self._give_up.cancel()
+        super().connection_lost(exc)
+
+
 class _WebsocketsChannel(Channel):
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, max_message_size: int | None = None) -> None:
         self._aborted = False
         self._ws = ws
+        self._limit = max_message_size
         # websockets' message queue (its Assembler's deque of frames): read to know whether a
         # whole message is ready, never written.
         self._frames = ws.recv_messages.frames.queue
@@ -70,20 +110,48 @@ class _WebsocketsChannel(Channel):
 
     def _end(self, exc: BaseException) -> Close:
         if self._ended is None:
-            received = exc.rcvd if isinstance(exc, ConnectionClosed) else None
-            if received is None:
-                self._ended = _LOST
-            else:
-                self._ended = Close(int(received.code), received.reason)
+            self._ended = self._close_of(exc)
         return self._ended
+
+    def _close_of(self, exc: BaseException) -> Close:
+        if not isinstance(exc, ConnectionClosed):
+            return _LOST
+        sent, received = exc.sent, exc.rcvd
+        if (
+            sent is not None
+            and self.closer is None
+            and (received is None or not exc.rcvd_then_sent)
+        ):
+            # Our close frame came first and the core did not ask for it: websockets failed
+            # the connection for something it read. Report why, not a lost connection.
+            if sent.code == CloseCode.MESSAGE_TOO_BIG and self._limit is not None:
+                return Close(1009, f"{too_big(self._limit).reason} ({sent.reason})")
+            return Close(int(sent.code), sent.reason)
+        if received is None:
+            return _LOST
+        return Close(int(received.code), received.reason)
+
+    async def _too_big(self, limit: int) -> Close:
+        # websockets let it through (it counts bytes against four times the limit): fail the
+        # connection as it would have, with the exact count.
+        close = too_big(limit)
+        if self.closer is None and self._ws.protocol.state is State.OPEN:
+            self.closer = asyncio.ensure_future(self._ws.close(close.code, close.reason))
+            await asyncio.sleep(0)  # let it write the close frame
+        self._ended = close
+        return close
 
     async def receive(self) -> Received:
         if self._ended is not None:
             return self._ended
         try:
-            return await self._ws.recv()
+            item = await self._ws.recv()
         except (ConnectionClosed, WebSocketException, OSError) as exc:
             return self._end(exc)
+        limit = self._limit
+        if limit is not None and len(item) > limit:
+            return await self._too_big(limit)
+        return item
 
     async def receive_many(self) -> list[Received]:
         first = await self.receive()
@@ -92,13 +160,18 @@ class _WebsocketsChannel(Channel):
         out = [first]
         frames = self._frames
         recv = self._ws.recv
+        limit = self._limit
         # A message whose first frame is final is complete: recv() returns it without waiting.
         while frames and frames[0].fin and len(out) < _MAX_BATCH:
             try:
-                out.append(await recv())
+                item = await recv()
             except (ConnectionClosed, WebSocketException, OSError) as exc:
                 out.append(self._end(exc))
                 break
+            if limit is not None and len(item) > limit:
+                out.append(await self._too_big(limit))
+                break
+            out.append(item)
         return out
 
     async def send_text(self, text: str) -> None:
@@ -179,7 +252,8 @@ class WebsocketsTransport(Transport):
         ssl: The ``ssl.SSLContext`` for ``wss://`` URLs (the system's trust store by default).
         **connect_options: More keyword arguments for ``websockets.asyncio.client.connect``
             (``proxy``, ``max_queue``, ``write_limit``, ...); they override this transport's
-            own choices (no keepalive, no size limit, no compression).
+            own choices (no keepalive, ``max_size`` from ``max_message_size``, no
+            compression).
     """
 
     def __init__(self, *, ssl: ssl.SSLContext | None = None, **connect_options: Any) -> None:
@@ -195,8 +269,12 @@ class WebsocketsTransport(Transport):
     @asynccontextmanager
     async def _connect(self, request: ConnectRequest) -> AsyncIterator[Channel]:
         _require_asyncio()
-        ws = await self._handshake(request)
-        channel = _WebsocketsChannel(ws)
+        try:
+            ws = await self._handshake(request)
+        except ConnError as exc:
+            exc.mask(credentials(request.headers))
+            raise
+        channel = _WebsocketsChannel(ws, request.max_message_size)
         try:
             yield channel
         finally:
@@ -207,6 +285,7 @@ class WebsocketsTransport(Transport):
         url = _ws_url(request.url)
         where = host_port(url)
         timeout = request.connect_timeout
+        limit = request.max_message_size
         options: dict[str, Any] = {
             "additional_headers": list(request.headers),
             "user_agent_header": None,  # the request's headers carry the User-Agent
@@ -214,19 +293,22 @@ class WebsocketsTransport(Transport):
             "open_timeout": timeout,
             "ping_interval": None,
             "close_timeout": request.close_timeout,
-            "max_size": None,
+            "max_size": None if limit is None else limit * _UTF8_MAX,
             "max_queue": _MAX_QUEUE,
+            "create_connection": _ClientConnection,
         }
         if self._ssl is not None and url.startswith("wss:"):
             options["ssl"] = self._ssl
         options.update(self._options)
         try:
             with anyio.fail_after(timeout + 1.0):  # websockets' open_timeout fires first
-                return await ws_connect(url, **options)
+                return await _connect_once(url, **options)
         except TimeoutError as exc:
             raise ConnError(f"connect to {where} timed out after {timeout} s") from exc
         except InvalidStatus as exc:
-            raise _refused(exc) from exc
+            # Not chained: the exception holds the response, body and all, which may echo
+            # the key; the ConnError keeps the status and the masked body.
+            raise _refused(exc, credentials(request.headers)) from None
         except InvalidURI as exc:
             raise ConnError(f"cannot connect to {where}: invalid URL") from exc
         except InvalidHandshake as exc:
@@ -250,8 +332,23 @@ def _require_asyncio() -> None:
         ) from None
 
 
-def _refused(exc: InvalidStatus) -> ConnError:
-    return upgrade_refused(exc.response.status_code, bytes(exc.response.body or b""))
+def _refused(exc: InvalidStatus, secrets: tuple[str, ...]) -> ConnError:
+    response = exc.response
+    return upgrade_refused(
+        response.status_code,
+        bytes(response.body or b""),
+        secrets=secrets,
+        location=response.headers.get("Location"),
+    )
+
+
+class _connect_once(ws_connect):  # noqa: N801 - as websockets' own ``connect``
+    """websockets' ``connect`` without redirects: it follows them, and strips only
+    ``Authorization``, ``Cookie`` and ``Proxy-Authorization`` on a cross-origin one, so an
+    ``api-key`` header would go to whatever host the redirect names."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 def _os_error(exc: OSError, where: str) -> ConnError:
