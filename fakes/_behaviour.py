@@ -123,7 +123,7 @@ class Behaviour:
         for part in item.get("content") or []:
             if part.get("type") == "input_audio" and "audio" in part:
                 pcm = decode_base64_audio(part["audio"], "item.content.audio")
-                conversation.audio_ms[item["id"]] = len(pcm) // bytes_per_ms(self.fmt)
+                conversation.set_audio_ms(item["id"], len(pcm) // bytes_per_ms(self.fmt))
         await self.send(
             {"type": "conversation.item.added", "previous_item_id": previous_id, "item": item}
         )
@@ -171,8 +171,8 @@ class Behaviour:
                 param="audio_end_ms",
             )
         # As the service does: the audio is cut, and the now-unreliable transcript dropped.
-        conversation.audio_ms[item["id"]] = audio_end_ms
         part["transcript"] = ""
+        conversation.set_audio_ms(item["id"], audio_end_ms)
         await self.send(
             {
                 "type": "conversation.item.truncated",
@@ -285,7 +285,7 @@ class Behaviour:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         conn.conversation.insert(item)
-        conn.conversation.audio_ms[item_id] = duration_ms
+        conn.conversation.set_audio_ms(item_id, duration_ms)
         await self.send(
             {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
         )
@@ -324,6 +324,7 @@ class Behaviour:
         text = step.text if step is not None else DEFAULT_TRANSCRIPT
         if item is not None:
             item["content"][0]["transcript"] = text
+            self.conn.conversation.touch(item_id)
         seconds = round(duration_ms / 1000, 3)
         events: list[dict[str, Any]] = []
         if "diarize" in str(config.get("model", "")):

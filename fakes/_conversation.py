@@ -7,6 +7,7 @@ with an ``id``, a ``status``, and for messages the content parts as given.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from ._session import (
     missing_parameter,
 )
 
-__all__ = ["Conversation", "normalize_item"]
+__all__ = ["Conversation", "item_tokens", "normalize_item", "text_of", "tokens"]
 
 _CONTENT_BY_ROLE = {
     "user": ["input_text", "input_audio", "input_image"],
@@ -109,28 +110,70 @@ def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") 
     return out
 
 
+def text_of(item: dict[str, Any]) -> str:
+    """The text of an item's content parts (texts and transcripts), joined by spaces."""
+    parts = []
+    for part in item.get("content") or []:
+        if part.get("type") in ("input_text", "output_text"):
+            parts.append(part.get("text") or "")
+        elif part.get("transcript"):
+            parts.append(part["transcript"])
+    return " ".join(p for p in parts if p)
+
+
+def tokens(text: str) -> int:
+    """The fake's token count of ``text``: one per four characters, rounded up."""
+    return math.ceil(len(text) / 4)
+
+
+def item_tokens(item: dict[str, Any], audio_ms: int) -> tuple[int, int]:
+    """The input tokens an item counts for: (text, audio), as usage reports them."""
+    text = tokens(text_of(item) + item.get("output", "") + item.get("arguments", ""))
+    return text, math.ceil(audio_ms / 100)
+
+
 class Conversation:
-    """The items of one session's default conversation, in order."""
+    """The items of one session's default conversation, in order.
+
+    Items are indexed by id, and their token counts kept as running totals, so that a response's
+    usage and an item lookup cost the same on the 5,000th turn as on the first. Code that changes
+    an item in place after inserting it (a transcript, streamed content, a truncation) calls
+    :meth:`touch` so that its tokens are counted again.
+    """
 
     def __init__(self, conversation_id: str) -> None:
         self.id = conversation_id
         self.items: list[dict[str, Any]] = []
-        # Milliseconds of audio per item id (assistant replies, committed user audio).
+        # Milliseconds of audio per item id (assistant replies, committed user audio); set it
+        # with set_audio_ms so that the item's tokens are counted again.
         self.audio_ms: dict[str, int] = {}
+        self._by_id: dict[str, dict[str, Any]] = {}
+        # Position of each item in ``items``; rebuilt after an insertion or a deletion that is
+        # not at the end (rare: appending is the common case and keeps it valid).
+        self._position: dict[str, int] = {}
+        self._positions_valid = True
+        self._counted: dict[str, tuple[int, int]] = {}
+        self._dirty: set[str] = set()
+        self._text_total = 0
+        self._audio_total = 0
 
     @property
     def last_id(self) -> str | None:
         return self.items[-1]["id"] if self.items else None
 
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._by_id
+
     def index(self, item_id: str) -> int | None:
-        for i, item in enumerate(self.items):
-            if item["id"] == item_id:
-                return i
-        return None
+        if item_id not in self._by_id:
+            return None
+        if not self._positions_valid:
+            self._position = {item["id"]: i for i, item in enumerate(self.items)}
+            self._positions_valid = True
+        return self._position[item_id]
 
     def get(self, item_id: str) -> dict[str, Any] | None:
-        i = self.index(item_id)
-        return None if i is None else self.items[i]
+        return self._by_id.get(item_id)
 
     def previous_id(self, item_id: str) -> str | None:
         i = self.index(item_id)
@@ -143,10 +186,11 @@ class Conversation:
         Raises:
             ClientError: The id is taken, or ``previous_item_id`` is not in the conversation.
         """
-        if self.index(item["id"]) is not None:
+        item_id = item["id"]
+        if item_id in self._by_id:
             raise ClientError(
                 "item_id_already_exists",  # assumed code; the message follows the service's style
-                f"Item with id '{item['id']}' already exists.",
+                f"Item with id '{item_id}' already exists.",
                 param="item.id",
             )
         if previous_item_id is None:
@@ -162,11 +206,23 @@ class Conversation:
                     param="previous_item_id",
                 )
             position = found + 1
-        self.items.insert(position, item)
+        if position == len(self.items):
+            self.items.append(item)
+            if self._positions_valid:
+                self._position[item_id] = position
+        else:
+            self.items.insert(position, item)
+            self._positions_valid = False
+        self._by_id[item_id] = item
+        self._dirty.add(item_id)
         return self.items[position - 1]["id"] if position else None
 
     def require(self, item_id: object, code: str, verb: str) -> dict[str, Any]:
-        """The item with ``item_id``, or the service's error for an unknown id."""
+        """The item with ``item_id``, or the service's error for an unknown id.
+
+        Raises:
+            ClientError: ``item_id`` is not a string, or no item has it.
+        """
         if not isinstance(item_id, str):
             raise invalid_type("item_id", "a string", item_id)
         item = self.get(item_id)
@@ -182,7 +238,47 @@ class Conversation:
         i = self.index(item_id)
         if i is not None:
             del self.items[i]
+            del self._by_id[item_id]
+            if i == len(self.items):
+                self._position.pop(item_id, None)
+            else:
+                self._positions_valid = False
+            text, audio = self._counted.pop(item_id, (0, 0))
+            self._text_total -= text
+            self._audio_total -= audio
+            self._dirty.discard(item_id)
         self.audio_ms.pop(item_id, None)
+
+    def set_audio_ms(self, item_id: str, ms: int) -> None:
+        """Record the duration of an item's audio (its audio tokens follow)."""
+        self.audio_ms[item_id] = ms
+        self.touch(item_id)
+
+    def touch(self, item_id: str) -> None:
+        """Count the tokens of the item again: it was changed in place."""
+        if item_id in self._by_id:
+            self._dirty.add(item_id)
+
+    def _recount(self) -> None:
+        for item_id in self._dirty:
+            text, audio = item_tokens(self._by_id[item_id], self.audio_ms.get(item_id, 0))
+            old_text, old_audio = self._counted.get(item_id, (0, 0))
+            self._counted[item_id] = (text, audio)
+            self._text_total += text - old_text
+            self._audio_total += audio - old_audio
+        self._dirty.clear()
+
+    def token_totals(self) -> tuple[int, int]:
+        """The input tokens of all the items: (text, audio)."""
+        if self._dirty:
+            self._recount()
+        return self._text_total, self._audio_total
+
+    def tokens_of(self, item_id: str) -> tuple[int, int]:
+        """The input tokens of one item in the conversation: (text, audio); (0, 0) if absent."""
+        if self._dirty:
+            self._recount()
+        return self._counted.get(item_id, (0, 0))
 
     def snapshot(self) -> list[dict[str, Any]]:
         return copy.deepcopy(self.items)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import anyio
 
 from ._audio import bytes_per_ms, pcm16_tone
-from ._conversation import Conversation, normalize_item
+from ._conversation import Conversation, item_tokens, normalize_item, text_of, tokens
 from ._errors import ClientError
 from ._ids import IdFactory
 from ._script import AudioReply, FunctionCallReply, Reply, TextReply
@@ -186,16 +186,6 @@ def parse_response_params(
     )
 
 
-def _text_of(item: dict[str, Any]) -> str:
-    parts = []
-    for part in item.get("content") or []:
-        if part.get("type") in ("input_text", "output_text"):
-            parts.append(part.get("text") or "")
-        elif part.get("transcript"):
-            parts.append(part["transcript"])
-    return " ".join(p for p in parts if p)
-
-
 def default_reply(context: list[dict[str, Any]]) -> Reply:
     """The reply when nothing is scripted: deterministic, derived from the last item.
 
@@ -207,7 +197,7 @@ def default_reply(context: list[dict[str, Any]]) -> Reply:
     if last is not None and last.get("type") == "function_call_output":
         return TextReply(f"The tool returned: {last.get('output', '')}")
     if last is not None and last.get("type") == "message" and last.get("role") == "user":
-        said = _text_of(last)
+        said = text_of(last)
         if said:
             return TextReply(f"You said: {said}")
     return TextReply(DEFAULT_TEXT)
@@ -216,10 +206,6 @@ def default_reply(context: list[dict[str, Any]]) -> Reply:
 def text_chunks(text: str) -> list[str]:
     """Split like the service's deltas: ``"Your name is"`` → ``["Your", " name", " is"]``."""
     return re.findall(r"\s*\S+|\s+", text) or ([text] if text else [])
-
-
-def _tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
 
 
 def _synth(text: str, fmt: dict[str, Any]) -> bytes:
@@ -300,13 +286,24 @@ class ResponseRun:
         return self.host.conversation.items
 
     def usage(self) -> dict[str, Any]:
-        text_in = audio_in = 0
-        for item in self._context():
-            if item.get("id") in {o["id"] for o in self.output}:
-                continue
-            text_in += _tokens(_text_of(item) + item.get("output", "") + item.get("arguments", ""))
-            audio_in += math.ceil(self.host.conversation.audio_ms.get(item.get("id", ""), 0) / 100)
-        text_in += _tokens(str(self.host.session.get("instructions", "")))
+        conversation = self.host.conversation
+        if self.params.input_items is not None:
+            # Given with the request: as long as the request, whatever the history.
+            text_in = audio_in = 0
+            own = {o["id"] for o in self.output}
+            for item in self.params.input_items:
+                if item.get("id") not in own:
+                    text, audio = item_tokens(item, conversation.audio_ms.get(item["id"], 0))
+                    text_in += text
+                    audio_in += audio
+        else:
+            # Running totals of the conversation, less this response's own output.
+            text_in, audio_in = conversation.token_totals()
+            for output in self.output:
+                text, audio = conversation.tokens_of(output["id"])
+                text_in -= text
+                audio_in -= audio
+        text_in += tokens(str(self.host.session.get("instructions", "")))
         audio_out = math.ceil(self._usage_out_audio_ms / 50)
         total_in = text_in + audio_in
         total_out = self._usage_out_text + audio_out
@@ -370,6 +367,7 @@ class ResponseRun:
         assert self._open is not None
         item = self._open["item"]
         item["status"] = status
+        self.host.conversation.touch(item["id"])
         if self.in_conversation:
             await self._emit(
                 {
@@ -413,10 +411,11 @@ class ResponseRun:
             return
         if isinstance(reply, AudioReply):
             await self._stream_audio(reply.pcm, reply.transcript)
+            self.status = "completed"
             return
         text = reply.text
         limit = self.params.max_output_tokens
-        truncated = isinstance(limit, int) and _tokens(text) > limit
+        truncated = isinstance(limit, int) and tokens(text) > limit
         if truncated:
             assert isinstance(limit, int)
             text = text[: limit * 4]
@@ -452,7 +451,7 @@ class ResponseRun:
         for chunk in text_chunks(text):
             await self._pace()
             self._open["text"] += chunk
-            self._usage_out_text += _tokens(chunk)
+            self._usage_out_text += tokens(chunk)
             await self._emit(
                 {"type": "response.output_text.delta", **self._ids(item), "delta": chunk}
             )
@@ -484,7 +483,7 @@ class ResponseRun:
             if i < len(words):
                 await self._pace()
                 self._open["transcript"] += words[i]
-                self._usage_out_text += _tokens(words[i])
+                self._usage_out_text += tokens(words[i])
                 await self._emit(
                     {
                         "type": "response.output_audio_transcript.delta",
@@ -497,7 +496,7 @@ class ResponseRun:
                 chunk_ms = len(audio_chunks[i]) // per_ms
                 self._open["audio_ms"] += chunk_ms
                 self._usage_out_audio_ms += chunk_ms
-                self.host.conversation.audio_ms[item["id"]] = self._open["audio_ms"]
+                self.host.conversation.set_audio_ms(item["id"], self._open["audio_ms"])
                 await self._emit(
                     {
                         "type": "response.output_audio.delta",
@@ -524,7 +523,8 @@ class ResponseRun:
         for chunk in _argument_chunks(reply.arguments):
             await self._pace()
             item["arguments"] += chunk
-            self._usage_out_text += _tokens(chunk)
+            self.host.conversation.touch(item["id"])
+            self._usage_out_text += tokens(chunk)
             await self._emit(
                 {
                     "type": "response.function_call_arguments.delta",
