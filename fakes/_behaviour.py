@@ -171,8 +171,7 @@ class Behaviour:
                 param="audio_end_ms",
             )
         # As the service does: the audio is cut, and the now-unreliable transcript dropped.
-        part["transcript"] = ""
-        conversation.set_audio_ms(item["id"], audio_end_ms)
+        conversation.truncate_audio(item["id"], part, audio_end_ms)
         await self.send(
             {
                 "type": "conversation.item.truncated",

@@ -147,6 +147,9 @@ class Conversation:
         # Milliseconds of audio per item id (assistant replies, committed user audio); set it
         # with set_audio_ms so that the item's tokens are counted again.
         self.audio_ms: dict[str, int] = {}
+        # Assistant items whose audio the client truncated: audio_end_ms per item id. A reply
+        # still streaming no longer extends the stored audio and transcript of such an item.
+        self.truncated: dict[str, int] = {}
         self._by_id: dict[str, dict[str, Any]] = {}
         # Position of each item in ``items``; rebuilt after an insertion or a deletion that is
         # not at the end (rare: appending is the common case and keeps it valid).
@@ -248,11 +251,20 @@ class Conversation:
             self._audio_total -= audio
             self._dirty.discard(item_id)
         self.audio_ms.pop(item_id, None)
+        self.truncated.pop(item_id, None)
 
     def set_audio_ms(self, item_id: str, ms: int) -> None:
-        """Record the duration of an item's audio (its audio tokens follow)."""
-        self.audio_ms[item_id] = ms
-        self.touch(item_id)
+        """Record the duration of the audio of an item in the conversation (its audio tokens
+        follow); an item not in it is ignored."""
+        if item_id in self._by_id:
+            self.audio_ms[item_id] = ms
+            self._dirty.add(item_id)
+
+    def truncate_audio(self, item_id: str, part: dict[str, Any], audio_end_ms: int) -> None:
+        """Cut an item's audio at ``audio_end_ms``, and drop its now unreliable transcript."""
+        part["transcript"] = ""
+        self.truncated[item_id] = audio_end_ms
+        self.set_audio_ms(item_id, audio_end_ms)
 
     def touch(self, item_id: str) -> None:
         """Count the tokens of the item again: it was changed in place."""

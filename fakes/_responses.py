@@ -363,6 +363,13 @@ class ResponseRun:
                 {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
             )
 
+    def _store_part(self, item: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+        assert self._open is not None
+        item["content"] = [part]
+        self._open["stored"] = part
+        self.host.conversation.touch(item["id"])
+        return part
+
     async def _finish_item(self, status: str) -> None:
         assert self._open is not None
         item = self._open["item"]
@@ -441,6 +448,9 @@ class ResponseRun:
         await self._add_item(item)
         assert self._open is not None
         self._open.update(part="text", text="")
+        # The item's content exists from content_part.added on, as on the service: a retrieve
+        # mid-stream shows what was streamed so far.
+        stored = self._store_part(item, {"type": "output_text", "text": ""})
         await self._emit(
             {
                 "type": "response.content_part.added",
@@ -452,6 +462,8 @@ class ResponseRun:
             await self._pace()
             self._open["text"] += chunk
             self._usage_out_text += tokens(chunk)
+            stored["text"] = self._open["text"]
+            self.host.conversation.touch(item["id"])
             await self._emit(
                 {"type": "response.output_text.delta", **self._ids(item), "delta": chunk}
             )
@@ -468,6 +480,10 @@ class ResponseRun:
         await self._add_item(item)
         assert self._open is not None
         self._open.update(part="audio", transcript="", audio_ms=0)
+        # From content_part.added on, the item holds the audio and transcript sent so far, so
+        # that a truncate (a barge-in) or a retrieve works mid-stream.
+        stored = self._store_part(item, {"type": "output_audio", "transcript": ""})
+        conversation = self.host.conversation
         await self._emit(
             {
                 "type": "response.content_part.added",
@@ -484,6 +500,9 @@ class ResponseRun:
                 await self._pace()
                 self._open["transcript"] += words[i]
                 self._usage_out_text += tokens(words[i])
+                if item["id"] not in conversation.truncated:
+                    stored["transcript"] = self._open["transcript"]
+                    conversation.touch(item["id"])
                 await self._emit(
                     {
                         "type": "response.output_audio_transcript.delta",
@@ -496,7 +515,8 @@ class ResponseRun:
                 chunk_ms = len(audio_chunks[i]) // per_ms
                 self._open["audio_ms"] += chunk_ms
                 self._usage_out_audio_ms += chunk_ms
-                self.host.conversation.set_audio_ms(item["id"], self._open["audio_ms"])
+                if item["id"] not in conversation.truncated:
+                    conversation.set_audio_ms(item["id"], self._open["audio_ms"])
                 await self._emit(
                     {
                         "type": "response.output_audio.delta",
@@ -552,7 +572,7 @@ class ResponseRun:
                     "part": {"type": "text", "text": text},
                 }
             )
-            item["content"] = [{"type": "output_text", "text": text}]
+            self._open["stored"]["text"] = text
         elif part == "audio":
             transcript = self._open["transcript"]
             await self._emit({"type": "response.output_audio.done", **self._ids(item)})
@@ -570,7 +590,8 @@ class ResponseRun:
                     "part": {"type": "audio", "transcript": transcript},
                 }
             )
-            item["content"] = [{"type": "output_audio", "transcript": transcript}]
+            if item["id"] not in self.host.conversation.truncated:
+                self._open["stored"]["transcript"] = transcript
         elif part == "function":
             await self._emit(
                 {
