@@ -75,6 +75,7 @@ async def test_truncate_beyond_the_audio_sent_so_far_is_refused() -> None:
     with anyio.fail_after(5):
         async with connect(fake) as client:
             await client.send({"type": "response.create"})
+            await client.until("response.output_audio.delta")
             delta = (await client.until("response.output_audio.delta"))[-1]
             await client.send(
                 {
