@@ -13,13 +13,14 @@ from typing import Any
 
 from ._errors import ClientError
 from ._session import (
-    check_keys,
     expect_choice,
     expect_object,
     expect_str,
+    given_fields,
     invalid_type,
     invalid_value,
     missing_parameter,
+    schema_name,
 )
 
 __all__ = ["Conversation", "item_tokens", "normalize_item", "text_of", "tokens"]
@@ -31,14 +32,12 @@ _CONTENT_BY_ROLE = {
 }
 
 
-def _normalize_part(part: object, param: str, role: str) -> dict[str, Any]:
-    given = expect_object(part, param)
+def _normalize_part(part: object, param: str, schema: str, role: str) -> dict[str, Any]:
+    given = given_fields(expect_object(part, param), schema, param)
     kind = expect_choice(given.get("type"), f"{param}.type", _CONTENT_BY_ROLE[role])
     if kind in ("input_text", "output_text"):
-        check_keys(given, {"type", "text"}, param)
         return {"type": kind, "text": expect_str(given.get("text", ""), f"{param}.text")}
-    if kind == "input_audio":
-        check_keys(given, {"type", "audio", "transcript"}, param)
+    if kind in ("input_audio", "output_audio"):
         out: dict[str, Any] = {"type": kind}
         if "audio" in given:
             out["audio"] = expect_str(given["audio"], f"{param}.audio")
@@ -46,18 +45,8 @@ def _normalize_part(part: object, param: str, role: str) -> dict[str, Any]:
             given.get("transcript"), f"{param}.transcript", nullable=True
         )
         return out
-    if kind == "output_audio":
-        check_keys(given, {"type", "audio", "transcript", "format"}, param)
-        out = {"type": kind}
-        if "audio" in given:
-            out["audio"] = expect_str(given["audio"], f"{param}.audio")
-        out["transcript"] = expect_str(
-            given.get("transcript"), f"{param}.transcript", nullable=True
-        )
-        return out
-    # input_image
-    check_keys(given, {"type", "image_url", "detail"}, param)
-    return dict(given)
+    # input_image: the SDK's one content type has every kind's fields; keep this kind's.
+    return {key: given[key] for key in ("type", "image_url", "detail") if key in given}
 
 
 def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") -> dict[str, Any]:
@@ -67,20 +56,24 @@ def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") 
         ClientError: The item is not one the service accepts.
     """
     item = expect_object(raw, param)
-    if "type" not in item:
+    if item.get("type") is None:
         raise missing_parameter(f"{param}.type")
     kind = expect_choice(
         item["type"], f"{param}.type", ["message", "function_call", "function_call_output"]
     )
+    if kind == "message":
+        if item.get("role") is None:
+            raise missing_parameter(f"{param}.role")
+        role = expect_choice(item["role"], f"{param}.role", ["user", "system", "assistant"])
+        schema = schema_name(param, f"message/{role}")
+    else:
+        schema = schema_name(param, kind)
+    item = given_fields(item, schema, param)
     item_id = item.get("id")
     if item_id is not None:
         expect_str(item_id, f"{param}.id")
     out: dict[str, Any] = {"id": item_id or new_id(), "type": kind}
     if kind == "message":
-        check_keys(item, {"id", "type", "object", "status", "role", "content"}, param)
-        if "role" not in item:
-            raise missing_parameter(f"{param}.role")
-        role = expect_choice(item["role"], f"{param}.role", ["user", "system", "assistant"])
         content = item.get("content")
         if content is None:
             raise missing_parameter(f"{param}.content")
@@ -89,10 +82,10 @@ def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") 
         out["status"] = "completed"
         out["role"] = role
         out["content"] = [
-            _normalize_part(part, f"{param}.content[{i}]", role) for i, part in enumerate(content)
+            _normalize_part(part, f"{param}.content[{i}]", f"{schema}.content", role)
+            for i, part in enumerate(content)
         ]
     elif kind == "function_call":
-        check_keys(item, {"id", "type", "object", "status", "name", "call_id", "arguments"}, param)
         for key in ("name", "arguments"):
             if key not in item:
                 raise missing_parameter(f"{param}.{key}")
@@ -101,7 +94,6 @@ def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") 
         out["call_id"] = expect_str(item.get("call_id", ""), f"{param}.call_id")
         out["arguments"] = expect_str(item["arguments"], f"{param}.arguments")
     else:
-        check_keys(item, {"id", "type", "object", "status", "call_id", "output"}, param)
         for key in ("call_id", "output"):
             if key not in item:
                 raise missing_parameter(f"{param}.{key}")

@@ -29,9 +29,11 @@ from ._session import (
     check_tool_choice,
     check_tools,
     check_voice,
+    expect_bool,
     expect_choice,
     expect_object,
     expect_str,
+    given_fields,
     invalid_type,
 )
 
@@ -92,22 +94,8 @@ def parse_response_params(
     raw: object, session: dict[str, Any], conversation: Conversation, ids: IdFactory
 ) -> ResponseParams:
     """Validate ``response.create``'s ``response``; fill in what it leaves to the session."""
-    given = {} if raw is None else expect_object(raw, "response")
-    check_keys(
-        given,
-        {
-            "conversation",
-            "input",
-            "instructions",
-            "tools",
-            "tool_choice",
-            "output_modalities",
-            "max_output_tokens",
-            "metadata",
-            "audio",
-            "prompt",
-        },
-        "response",
+    given = (
+        {} if raw is None else given_fields(expect_object(raw, "response"), "response", "response")
     )
     in_conversation = True
     if "conversation" in given:
@@ -138,6 +126,14 @@ def parse_response_params(
                 input_items.append(normalize_item(entry, ids.item, param))
     if "instructions" in given:
         expect_str(given["instructions"], "response.instructions")
+    if "parallel_tool_calls" in given:
+        expect_bool(given["parallel_tool_calls"], "response.parallel_tool_calls")
+    if "reasoning" in given:
+        given_fields(
+            expect_object(given["reasoning"], "response.reasoning"),
+            "response.reasoning",
+            "response.reasoning",
+        )
     if "prompt" in given and given["prompt"] is not None:
         expect_object(given["prompt"], "response.prompt")
     metadata = None
@@ -149,12 +145,19 @@ def parse_response_params(
     voice = output.get("voice", "alloy")
     fmt = output.get("format", {"type": "audio/pcm", "rate": 24000})
     if "audio" in given:
-        audio = expect_object(given["audio"], "response.audio")
-        check_keys(audio, {"output"}, "response.audio")
-        out = expect_object(audio.get("output", {}), "response.audio.output")
-        check_keys(out, {"format", "voice"}, "response.audio.output")
+        audio = given_fields(
+            expect_object(given["audio"], "response.audio"), "response.audio", "response.audio"
+        )
+        out = given_fields(
+            expect_object(audio.get("output", {}), "response.audio.output"),
+            "response.audio.output",
+            "response.audio.output",
+        )
         if "voice" in out:
             voice = check_voice(out["voice"], "response.audio.output.voice")
+    if isinstance(voice, dict):
+        # A custom voice ({"id": ...}): the SDK types a response's voice as a string only.
+        voice = voice["id"]
         if "format" in out:
             fmt = check_audio_format(out["format"], "response.audio.output.format")
     return ResponseParams(

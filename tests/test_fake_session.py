@@ -116,8 +116,8 @@ async def test_session_update_merges_and_answers_the_whole_session() -> None:
             "session.tools[0].name",
         ),
         (
-            {"type": "realtime", "audio": {"output": {"voice": "nobody"}}},
-            "invalid_value",
+            {"type": "realtime", "audio": {"output": {"voice": 7}}},
+            "invalid_type",
             "session.audio.output.voice",
         ),
         (
@@ -339,7 +339,7 @@ async def test_the_core_client_talks_to_the_fake() -> None:
     ("session", "code", "param"),
     [
         ({"type": 1}, "invalid_type", "session.type"),
-        ({"type": "realtime", "model": None}, "invalid_type", "session.model"),
+        ({"type": "realtime", "model": 7}, "invalid_type", "session.model"),
         (
             {"type": "realtime", "output_modalities": "text"},
             "invalid_type",
