@@ -250,6 +250,17 @@ class FakeConnection:
             return
         try:
             event = json.loads(message)
+        except RecursionError:
+            # Nested deeper than the parser's stack (a 100k-deep array): the service answers
+            # such a message with an error and keeps the session.
+            await self.send_event(
+                error_event(
+                    "invalid_request_error",
+                    "invalid_json",
+                    "The server could not parse the JSON of the event: it is nested too deeply.",
+                )
+            )
+            return
         except ValueError as exc:
             await self.send_event(
                 error_event(
