@@ -13,17 +13,19 @@ every connection at once: nothing waits on a timer.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import socket as _socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from ssl import SSLContext
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import h11
-from anyio.abc import ByteStream, SocketAttribute, TaskGroup
+from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup
 from anyio.streams.tls import TLSStream
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
@@ -313,6 +315,41 @@ async def _run_handler(handler: Handler, socket: _WsServerSocket) -> None:
         await socket.close(1000, "")
 
 
+# Errors of accept() that mean "no resources for one more connection now": out of file
+# descriptors (EMFILE for the process, ENFILE for the system) or of kernel memory.
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_BACKOFF_MIN = 0.01
+_ACCEPT_BACKOFF_MAX = 0.5
+
+
+async def _accept_loop(
+    listener: SocketListener,
+    serve_one: Callable[[ByteStream], Coroutine[Any, Any, None]],
+    tg: TaskGroup,
+) -> None:
+    """Accept connections until cancelled; out of file descriptors, back off and go on.
+
+    A served fake that takes the load of many agent sessions can run out of file descriptors.
+    Exiting then (what ``Listener.serve`` does) would fail every live session with it; instead
+    the pending connection waits in the kernel's backlog until a descriptor is free.
+    """
+    backoff = _ACCEPT_BACKOFF_MIN
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            if exc.errno not in _OUT_OF_RESOURCES:
+                raise
+            logger.warning(
+                "accept() failed (%s): retrying in %.2f s", errno.errorcode[exc.errno], backoff
+            )
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, _ACCEPT_BACKOFF_MAX)
+            continue
+        backoff = _ACCEPT_BACKOFF_MIN
+        tg.start_soon(serve_one, stream)
+
+
 def serve(
     handler: Handler,
     *,
@@ -346,13 +383,12 @@ async def _serve(
     shown = f"[{host}]" if ":" in host else host
     async with listener, anyio.create_task_group() as tg:
 
-        async def accept_loop() -> None:
-            async def serve_one(stream: ByteStream) -> None:
-                await _serve_connection(handler, stream, ssl)
+        async def serve_one(stream: ByteStream) -> None:
+            await _serve_connection(handler, stream, ssl)
 
-            await listener.serve(serve_one, task_group=tg)
-
-        tg.start_soon(accept_loop)
+        for one in listener.listeners:
+            # create_tcp_listener's listeners are TCP socket listeners (typed more loosely).
+            tg.start_soon(_accept_loop, cast(SocketListener, one), serve_one, tg)
         try:
             yield f"{scheme}://{shown}:{bound}/v1/realtime"
         finally:

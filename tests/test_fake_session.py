@@ -568,16 +568,18 @@ async def test_a_deeply_nested_message_on_the_served_fake_keeps_the_connection()
     fake = FakeRealtimeServer()
     depth = 100_000
     with anyio.fail_after(10):
-        async with fake.serve() as url:
-            async with websockets.connect(
+        async with (
+            fake.serve() as url,
+            websockets.connect(
                 url + "?model=gpt-realtime",
                 additional_headers={"Authorization": "Bearer sk-test"},
                 max_size=None,
-            ) as ws:
-                assert json.loads(await ws.recv())["type"] == "session.created"
-                await ws.send('{"type": "x", "y": ' + "[" * depth + "]" * depth + "}")
-                error = json.loads(await ws.recv())
-                await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
-                cleared = json.loads(await ws.recv())
+            ) as ws,
+        ):
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            await ws.send('{"type": "x", "y": ' + "[" * depth + "]" * depth + "}")
+            error = json.loads(await ws.recv())
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            cleared = json.loads(await ws.recv())
     assert error["error"]["code"] == "invalid_json"
     assert cleared["type"] == "input_audio_buffer.cleared"
