@@ -10,6 +10,7 @@ the bytes. The behaviour itself lives in ``_behaviour`` (client events), ``_sess
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import sys
@@ -45,6 +46,7 @@ from ._script import (
     function_arguments,
 )
 from ._session import default_session, default_transcription_session
+from ._threaded import Home, run_at_home
 
 if TYPE_CHECKING:
     from ._replay import ReplayServer
@@ -335,6 +337,14 @@ class FakeRealtimeServer:
         self.session_limit: float | None = None
         self._tokens_used = 0
         self._received_changed = anyio.Event()
+        # Set while served from a background thread (fakes._threaded): the loop that owns the
+        # fake's state; async methods called from elsewhere run there.
+        self._home: Home | None = None
+
+    def _away(self) -> Home | None:
+        """The fake's home thread, if it has one and this is another thread."""
+        home = self._home
+        return None if home is None or home.is_current() else home
 
     def _note_received(self, event: dict[str, Any]) -> None:
         self.received.append(event)
@@ -350,6 +360,10 @@ class FakeRealtimeServer:
         Returns:
             The matching received events, in order.
         """
+        if (home := self._away()) is not None:
+            return await run_at_home(
+                home, functools.partial(self.wait_received, count, event_type=event_type)
+            )
         while True:
             matching = [e for e in self.received if event_type is None or e["type"] == event_type]
             if len(matching) >= count:
@@ -512,21 +526,29 @@ class FakeRealtimeServer:
 
     async def send_raw(self, text: str) -> None:
         """Push a raw text frame, as is, to every live connection."""
+        if (home := self._away()) is not None:
+            return await run_at_home(home, self.send_raw, text)
         for connection in self.live_connections:
             await connection.send_text(text)
 
     async def send_event(self, event: dict[str, Any]) -> None:
         """Send a server event to every live connection (``event_id`` added per connection)."""
+        if (home := self._away()) is not None:
+            return await run_at_home(home, self.send_event, event)
         for connection in self.live_connections:
             await connection.send_event(dict(event))
 
     async def close_connections(self, code: int = 1000, reason: str = "") -> None:
         """Close every live connection with ``code`` and ``reason``."""
+        if (home := self._away()) is not None:
+            return await run_at_home(home, self.close_connections, code, reason)
         for connection in self.live_connections:
             await connection.close(code, reason)
 
     async def drop_connections(self) -> None:
         """Drop every live connection without a close frame (clients see 1006)."""
+        if (home := self._away()) is not None:
+            return await run_at_home(home, self.drop_connections)
         for connection in self.live_connections:
             await connection.abort()
 
@@ -534,6 +556,9 @@ class FakeRealtimeServer:
         """End sessions like the real service at its maximum duration: each live connection
         ``seconds`` from now, each later one ``seconds`` after it opens, gets an ``error``
         (``session_expired``) and a close 1001."""
+        if (home := self._away()) is not None:
+            home.portal.call(self.expire_sessions_after, seconds)
+            return
         self.session_limit = seconds
         for connection in self.live_connections:
             connection.schedule_expiry(seconds)
