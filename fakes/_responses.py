@@ -11,6 +11,7 @@ import base64
 import copy
 import math
 import re
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +50,10 @@ __all__ = [
 
 DEFAULT_TEXT = "Hello from the fake Realtime server."
 AUDIO_CHUNK_MS = 100
+# Input transcription pacing (the recorded server VAD turn): this many events right after
+# response.created, then one every this many output deltas.
+TRANSCRIPTION_AHEAD = 3
+TRANSCRIPTION_EVERY = 3
 SYNTH_MS_PER_CHAR = 20
 
 
@@ -237,7 +242,9 @@ class ResponseRun:
         self.params = params
         self.reply = reply
         self.pacing = pacing
-        self.before_output = before_output or []
+        # Input transcription events of the user turn this response answers: sent paced with
+        # the response's own deltas, as recorded (see _send_transcription).
+        self.before_output = deque(before_output or [])
         self.status = "in_progress"
         self.status_details: dict[str, Any] | None = None
         self.output: list[dict[str, Any]] = []
@@ -332,11 +339,26 @@ class ResponseRun:
         if stall is not None and self._deltas >= stall:
             await anyio.sleep_forever()
         self._deltas += 1
+        if self.before_output and self._deltas % TRANSCRIPTION_EVERY == 0:
+            await self._send_transcription(1)
         if self.pacing.delta_delay > 0:
             await anyio.sleep(self.pacing.delta_delay)
         else:
             # Let the connection receive (a response.cancel, say) between deltas.
             await anyio.lowlevel.checkpoint()
+
+    async def _send_transcription(self, count: int | None = None) -> None:
+        """Send the next ``count`` input transcription events (all that are left: ``None``).
+
+        In the recordings, a few transcription deltas follow ``response.created``, the rest
+        interleave with the output deltas, and ``.completed`` arrives partway through the
+        response, before its output ends.
+        """
+        pending = self.before_output
+        for _ in range(len(pending) if count is None else min(count, len(pending))):
+            # Shielded: a cancelled response still delivers the user's transcription.
+            with anyio.CancelScope(shield=True):
+                await self._emit(pending.popleft())
 
     async def _after_audio(self, audio_ms: int) -> None:
         if self.pacing.realtime_audio and audio_ms:
@@ -402,14 +424,14 @@ class ResponseRun:
         """Stream the whole response: ``response.created`` ... ``response.done``."""
         try:
             await self._emit({"type": "response.created", "response": self._response()})
-            for event in self.before_output:
-                await self._emit(event)
+            await self._send_transcription(TRANSCRIPTION_AHEAD)
             with self._scope:
                 await self._stream()
             if self._cancel_reason is not None:
                 await self._close_open()
                 self.status = "cancelled"
                 self.status_details = {"type": "cancelled", "reason": self._cancel_reason}
+            await self._send_transcription()
             await self._emit({"type": "response.done", "response": self._response()})
         finally:
             self.done.set()
@@ -563,6 +585,7 @@ class ResponseRun:
         """End the open content part and item: completed, or incomplete when cut short."""
         if self._open is None:
             return
+        await self._send_transcription()
         item = self._open["item"]
         part = self._open["part"]
         if part == "text":
