@@ -49,6 +49,7 @@ class Behaviour:
             "response.cancel": self.response_cancel,
         }
         self.pending_item_id: str | None = None  # the item id VAD gave the speech in progress
+        self.received_event: dict[str, Any] = {}  # the event being handled, as received
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -82,7 +83,8 @@ class Behaviour:
             if kind not in self._routes:
                 raise invalid_value("type", kind, list(self._routes))
             # The fields the SDK's type of this event has; null for an optional one is "not
-            # given" (the journal keeps the event as sent).
+            # given" (the journal keeps the event as sent: self.received_event).
+            self.received_event = event
             await self._routes[kind](given_fields(event, f"event:{kind}", ""))
         except ClientError as refusal:
             await self.send(refusal.event(client_id))
@@ -182,7 +184,10 @@ class Behaviour:
             )
         pcm = decode_base64_audio(event["audio"])
         audio = self.conn.audio
-        for seen in audio.append(pcm, self.fmt, self.vad):
+        seen_by_vad = audio.append(pcm, self.fmt, self.vad)
+        # Its audio is released from the journal once committed or cleared.
+        audio.hold(self.received_event)
+        for seen in seen_by_vad:
             await self._on_vad(seen)
         await self._check_idle_timeout()
 
