@@ -6,7 +6,6 @@ with an ``id``, a ``status``, and for messages the content parts as given.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,7 @@ from ._session import (
     schema_name,
 )
 
-__all__ = ["Conversation", "item_tokens", "normalize_item", "text_of", "tokens"]
+__all__ = ["Conversation", "item_tokens", "json_copy", "normalize_item", "text_of", "tokens"]
 
 _CONTENT_BY_ROLE = {
     "user": ["input_text", "input_audio", "input_image"],
@@ -100,6 +99,16 @@ def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") 
         out["call_id"] = expect_str(item["call_id"], f"{param}.call_id")
         out["output"] = expect_str(item["output"], f"{param}.output")
     return out
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts, lists, scalars): several times faster than
+    ``copy.deepcopy``, which the fake would otherwise pay on every event it sends."""
+    if isinstance(value, dict):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_copy(item) for item in value]
+    return value
 
 
 def text_of(item: dict[str, Any]) -> str:
@@ -285,7 +294,7 @@ class Conversation:
         return self._counted.get(item_id, (0, 0))
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return copy.deepcopy(self.items)
+        return [json_copy(item) for item in self.items]
 
 
 def check_content_index(item: dict[str, Any], content_index: object) -> dict[str, Any]:

@@ -8,7 +8,6 @@ keeps receiving (``response.cancel`` stops a running response with status ``canc
 from __future__ import annotations
 
 import base64
-import copy
 import math
 import re
 from collections import deque
@@ -18,7 +17,14 @@ from typing import Any, Protocol
 import anyio
 
 from ._audio import bytes_per_ms, pcm16_tone
-from ._conversation import Conversation, item_tokens, normalize_item, text_of, tokens
+from ._conversation import (
+    Conversation,
+    item_tokens,
+    json_copy,
+    normalize_item,
+    text_of,
+    tokens,
+)
 from ._errors import ClientError
 from ._ids import IdFactory
 from ._script import AudioReply, FunctionCallReply, Reply, TextReply
@@ -126,7 +132,7 @@ def parse_response_params(
                         f"Invalid '{param}.id': no item with id '{entry.get('id')}'.",
                         param=f"{param}.id",
                     )
-                input_items.append(copy.deepcopy(ref))
+                input_items.append(json_copy(ref))
             else:
                 input_items.append(normalize_item(entry, ids.item, param))
     if "instructions" in given:
@@ -272,7 +278,8 @@ class ResponseRun:
     # -- event helpers -----------------------------------------------------------------------
 
     async def _emit(self, event: dict[str, Any]) -> None:
-        await self.host.send_event(copy.deepcopy(event))
+        # A copy: the items it shows change as the response streams on.
+        await self.host.send_event(json_copy(event))
 
     def _response(self) -> dict[str, Any]:
         fmt = self.params.output_format
@@ -281,7 +288,7 @@ class ResponseRun:
             "id": self.id,
             "status": self.status,
             "status_details": self.status_details,
-            "output": copy.deepcopy(self.output),
+            "output": self.output,  # copied by _emit
             "conversation_id": self.host.conversation.id if self.in_conversation else None,
             "output_modalities": self.params.output_modalities,
             "max_output_tokens": self.params.max_output_tokens,

@@ -46,6 +46,8 @@ logger = logging.getLogger("fakes.serve")
 Handler = Callable[[ServerSocket], Awaitable[None]]
 
 _READ_SIZE = 256 * 1024
+# Queued frames are written at once past this many bytes (backpressure on the sender).
+_CORK_LIMIT = 64 * 1024
 _INBOX_SIZE = 256
 # Bounds on a misbehaving client; generous, so that they never fire in a passing test.
 _HANDSHAKE_TIMEOUT = 10.0
@@ -82,7 +84,9 @@ class _WsServerSocket(ServerSocket):
         self._request = request
         self._task_group = task_group
         self._ws = Connection(ConnectionType.SERVER)
-        self._write_lock = anyio.Lock()
+        self._write_lock = anyio.Lock(fast_acquire=True)
+        self._out = bytearray()  # frames queued, written at the sender's next yield
+        self._flush_scheduled = False
         send, recv = anyio.create_memory_object_stream[str | bytes | Close](_INBOX_SIZE)
         self._inbox_send = send
         self._inbox = recv
@@ -156,15 +160,35 @@ class _WsServerSocket(ServerSocket):
             self._end(_LOST)
 
     async def _send(self, event: Event) -> bool:
+        """Queue ``event``'s frame; it is written with the frames queued before the sender
+        yields (one write for a burst of events, not one each); at once past _CORK_LIMIT
+        bytes (backpressure) and for a close frame."""
+        if self.ended is not None:
+            return False
+        try:
+            data = self._ws.send(event)
+        except LocalProtocolError:
+            return False
+        self._out += data
+        if len(self._out) >= _CORK_LIMIT or isinstance(event, CloseConnection):
+            await self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._task_group.start_soon(self._flush_soon)
+        return self.ended is None
+
+    async def _flush(self) -> None:
         async with self._write_lock:
-            if self.ended is not None:
-                return False
-            try:
-                data = self._ws.send(event)
-            except LocalProtocolError:
-                return False
-            await self._write(data)
-            return self.ended is None
+            while self._out and self.ended is None:
+                data = bytes(self._out)
+                self._out.clear()
+                await self._write(data)
+
+    async def _flush_soon(self) -> None:
+        try:
+            await self._flush()
+        finally:
+            self._flush_scheduled = False
 
     def _end(self, close: Close) -> None:
         if self.ended is None:

@@ -99,7 +99,8 @@ class FakeConnection:
         self.runs: list[ResponseRun] = []
         self._behaviour = Behaviour(self)
         self._socket = socket
-        self._send_lock = anyio.Lock()
+        # fast_acquire: no yield when free, so that a burst of events leaves in one write.
+        self._send_lock = anyio.Lock(fast_acquire=True)
         self._close_sent = False
         self._tg: TaskGroup | None = None
 
