@@ -210,39 +210,52 @@ async def flatness(server: Server, turns: int) -> tuple[float, float]:
     return statistics.median(times[:100]) * 1000, statistics.median(times[-100:]) * 1000
 
 
-async def measure(server: Server, args: argparse.Namespace) -> Result:
-    result = Result()
-    result.sequential, result.cpu_ms = await sequential(server, args.turns)
-    result.concurrent = await concurrent(server, 20, max(1, args.turns // 20))
-    result.first_ms, result.last_ms = await flatness(server, args.long)
-    return result
+async def measure(servers: dict[str, Server], args: argparse.Namespace) -> dict[str, Result]:
+    """Each figure in rounds that alternate the servers (the machine is shared and noisy):
+    the best round of each server counts."""
+    results = {name: Result() for name in servers}
+    for _ in range(args.rounds):
+        for name, server in servers.items():
+            result = results[name]
+            rate, cpu = await sequential(server, args.turns)
+            result.sequential = max(result.sequential, rate)
+            result.cpu_ms = cpu if not result.cpu_ms else min(result.cpu_ms, cpu)
+            result.concurrent = max(
+                result.concurrent, await concurrent(server, 20, max(1, args.turns // 20))
+            )
+    for name, server in servers.items():
+        results[name].first_ms, results[name].last_ms = await flatness(server, args.long)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=1000, help="turns for (a), (b), (c)")
     parser.add_argument("--long", type=int, default=5000, help="turns on one connection, (d)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (a), (b), (c)")
     parser.add_argument("--quick", action="store_true", help="a smoke run (200 / 300 turns)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the fake server into FILE")
     args = parser.parse_args()
     if args.quick:
-        args.turns, args.long = 200, 300
+        args.turns, args.long, args.rounds = 200, 300, 1
     fake_command = [sys.executable, "-c", FAKE_SERVER, *([args.profile] if args.profile else [])]
     skipped = ensure_aimock()
-    results: dict[str, Result] = {}
-    servers = [("fake", fake_command)]
+    commands = {"fake": fake_command}
     if skipped is None:
         node = ["node", str(ROOT / "bench" / "aimock_server.mjs"), str(AIMOCK_MODULE), REPLY]
-        servers.append((f"aimock {aimock_version()}", node))
-    for name, command in servers:
-        server = start(name, command)
-        try:
-            results[name] = asyncio.run(measure(server, args))
-        finally:
+        commands[f"aimock {aimock_version()}"] = node
+    servers: dict[str, Server] = {}
+    try:
+        for name, command in commands.items():
+            servers[name] = start(name, command)
+        results = asyncio.run(measure(servers, args))
+    finally:
+        for server in servers.values():
             server.stop()
     print(
         f"python {sys.version.split()[0]}, openai {openai.__version__}, "
-        f"turns={args.turns}, 20 connections x {max(1, args.turns // 20)}, long={args.long}"
+        f"turns={args.turns}, 20 connections x {max(1, args.turns // 20)}, long={args.long}, "
+        f"best of {args.rounds} alternating rounds"
     )
     print(f"{'':34}" + "".join(f"{name:>16}" for name in results))
     rows = [

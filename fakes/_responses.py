@@ -60,6 +60,8 @@ AUDIO_CHUNK_MS = 100
 # response.created, then one every this many output deltas.
 TRANSCRIPTION_AHEAD = 3
 TRANSCRIPTION_EVERY = 3
+# Unpaced deltas: the response yields to the event loop after this many.
+YIELD_EVERY = 8
 SYNTH_MS_PER_CHAR = 20
 
 
@@ -350,8 +352,9 @@ class ResponseRun:
             await self._send_transcription(1)
         if self.pacing.delta_delay > 0:
             await anyio.sleep(self.pacing.delta_delay)
-        else:
-            # Let the connection receive (a response.cancel, say) between deltas.
+        elif self._deltas % YIELD_EVERY == 0:
+            # Let the connection receive (a response.cancel, say), and other connections run,
+            # every few deltas; not after each, so that a burst of deltas leaves in one write.
             await anyio.lowlevel.checkpoint()
 
     async def _send_transcription(self, count: int | None = None) -> None:
