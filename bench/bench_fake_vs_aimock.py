@@ -85,6 +85,12 @@ class Server:
         ticks = int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
     def stop(self) -> None:
         if self.process.stdin is not None:
             self.process.stdin.close()
@@ -101,6 +107,7 @@ class Result:
     cpu_ms: float = 0.0  # server CPU per turn
     first_ms: float = 0.0  # median turn time, first 100
     last_ms: float = 0.0  # median turn time, last 100
+    rss: list[float] = field(default_factory=list)  # server RSS (MiB) every 1,000 turns of (d)
     notes: list[str] = field(default_factory=list)
 
 
@@ -199,15 +206,18 @@ async def concurrent(server: Server, connections: int, turns_each: int) -> float
     return connections * turns_each / elapsed
 
 
-async def flatness(server: Server, turns: int) -> tuple[float, float]:
+async def flatness(server: Server, turns: int, result: Result) -> None:
     times = []
     async with AsyncExitStack() as stack:
         connection = await _session(server, stack)
-        for _ in range(turns):
+        for n in range(1, turns + 1):
             start = time.perf_counter()
             await _turn(connection)
             times.append(time.perf_counter() - start)
-    return statistics.median(times[:100]) * 1000, statistics.median(times[-100:]) * 1000
+            if n % 1000 == 0:
+                result.rss.append(server.rss_mib())
+    result.first_ms = statistics.median(times[:100]) * 1000
+    result.last_ms = statistics.median(times[-100:]) * 1000
 
 
 async def measure(servers: dict[str, Server], args: argparse.Namespace) -> dict[str, Result]:
@@ -224,7 +234,7 @@ async def measure(servers: dict[str, Server], args: argparse.Namespace) -> dict[
                 result.concurrent, await concurrent(server, 20, max(1, args.turns // 20))
             )
     for name, server in servers.items():
-        results[name].first_ms, results[name].last_ms = await flatness(server, args.long)
+        await flatness(server, args.long, results[name])
     return results
 
 
@@ -269,6 +279,10 @@ def main() -> None:
         print(
             f"{label:28}" + "".join(f"{fmt.format(getattr(r, key)):>16}" for r in results.values())
         )
+    for name, result in results.items():
+        if result.rss:
+            steps = ", ".join(f"{rss:.0f}" for rss in result.rss)
+            print(f"{name} server RSS MiB every 1,000 turns of (d): {steps}")
     fake = results["fake"]
     print(f"fake turn cost last/first: {fake.last_ms / fake.first_ms:.2f}  (target <= 1.2)")
     if skipped is not None:
