@@ -12,6 +12,7 @@ import base64
 import binascii
 import math
 import struct
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +123,10 @@ class InputAudio:
         self.speech_start_ms = 0
         self._silence_ms = 0
         self.idle_since_ms = 0
+        # The received append events whose audio is still in the buffer, with the stream
+        # offset where each one's audio ends: once committed or cleared, their audio is
+        # released (a long session's journal would otherwise keep every byte ever appended).
+        self._holders: deque[tuple[int, dict[str, Any]]] = deque()
 
     def buffered_ms(self, fmt: dict[str, Any]) -> float:
         return len(self.buffer) / bytes_per_ms(fmt)
@@ -168,20 +173,36 @@ class InputAudio:
                     events.append(VadEvent("stopped", self._vad_ms))
         return events
 
-    def take(self, end_ms: int | None, fmt: dict[str, Any]) -> bytes:
+    def hold(self, event: dict[str, Any]) -> None:
+        """Note that the append ``event`` (as received) carried the latest audio."""
+        self._holders.append((self.stream_bytes, event))
+
+    def _release(self, why: str) -> None:
+        """Drop the audio of the received append events that is no longer in the buffer."""
+        start = self.stream_bytes - len(self.buffer)
+        holders = self._holders
+        while holders and holders[0][0] <= start:
+            _, event = holders.popleft()
+            audio = event.get("audio")
+            if isinstance(audio, str):
+                event["audio"] = f"<{len(audio) * 3 // 4} bytes of audio released after {why}>"
+
+    def take(self, end_ms: int | None, fmt: dict[str, Any], why: str = "commit") -> bytes:
         """Remove and return the buffer's audio up to stream time ``end_ms`` (all if ``None``)."""
         if end_ms is None:
             taken = bytes(self.buffer)
-            self.buffer.clear()
+            # A new buffer: a cleared bytearray may keep its allocation.
+            self.buffer = bytearray()
             self.buffer_start_ms = self.stream_ms(fmt)
         else:
             count = max(0, (end_ms - self.buffer_start_ms) * bytes_per_ms(fmt))
             taken = bytes(self.buffer[:count])
-            del self.buffer[:count]
+            self.buffer = self.buffer[count:]
             self.buffer_start_ms = end_ms
+        self._release(why)
         return taken
 
     def clear(self, fmt: dict[str, Any]) -> None:
-        self.take(None, fmt)
+        self.take(None, fmt, "clear")
         self.speaking = False
         self._silence_ms = 0

@@ -21,26 +21,17 @@ from ._responses import (
     text_chunks,
 )
 from ._script import FunctionCall, Reply, Script, ScriptError, TranscriptionFailure
-from ._session import apply_session_update, check_keys, expect_int, expect_str, invalid_value
+from ._session import (
+    apply_session_update,
+    expect_int,
+    expect_str,
+    given_fields,
+    invalid_value,
+)
 
-__all__ = ["CLIENT_EVENT_FIELDS", "DEFAULT_TRANSCRIPT", "Behaviour", "Host"]
+__all__ = ["DEFAULT_TRANSCRIPT", "Behaviour", "Host"]
 
 DEFAULT_TRANSCRIPT = "Hello."
-
-# The fields each client event may carry (besides ``type`` and ``event_id``).
-CLIENT_EVENT_FIELDS: dict[str, frozenset[str]] = {
-    "session.update": frozenset({"session"}),
-    "conversation.item.create": frozenset({"item", "previous_item_id"}),
-    "conversation.item.retrieve": frozenset({"item_id"}),
-    "conversation.item.delete": frozenset({"item_id"}),
-    "conversation.item.truncate": frozenset({"item_id", "content_index", "audio_end_ms"}),
-    "input_audio_buffer.append": frozenset({"audio"}),
-    "input_audio_buffer.commit": frozenset(),
-    "input_audio_buffer.clear": frozenset(),
-    "output_audio_buffer.clear": frozenset(),
-    "response.create": frozenset({"response"}),
-    "response.cancel": frozenset({"response_id"}),
-}
 
 
 class Host(ResponseHost, Protocol):
@@ -92,6 +83,7 @@ class Behaviour:
             "response.cancel": self.response_cancel,
         }
         self.pending_item_id: str | None = None  # the item id VAD gave the speech in progress
+        self.received_event: dict[str, Any] = {}  # the event being handled, as received
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -124,8 +116,10 @@ class Behaviour:
             kind = event["type"]
             if kind not in self._routes:
                 raise invalid_value("type", kind, list(self._routes))
-            check_keys(event, {"type", "event_id", *CLIENT_EVENT_FIELDS[kind]}, "")
-            await self._routes[kind](event)
+            # The fields the SDK's type of this event has; null for an optional one is "not
+            # given" (the journal keeps the event as sent: self.received_event).
+            self.received_event = event
+            await self._routes[kind](given_fields(event, f"event:{kind}", ""))
         except ClientError as refusal:
             await self.send(refusal.event(client_id))
 
@@ -157,7 +151,7 @@ class Behaviour:
         for part in item.get("content") or []:
             if part.get("type") == "input_audio" and "audio" in part:
                 pcm = decode_base64_audio(part["audio"], "item.content.audio")
-                conversation.audio_ms[item["id"]] = len(pcm) // bytes_per_ms(self.fmt)
+                conversation.set_audio_ms(item["id"], len(pcm) // bytes_per_ms(self.fmt))
         await self.send(
             {"type": "conversation.item.added", "previous_item_id": previous_id, "item": item}
         )
@@ -205,8 +199,7 @@ class Behaviour:
                 param="audio_end_ms",
             )
         # As the service does: the audio is cut, and the now-unreliable transcript dropped.
-        conversation.audio_ms[item["id"]] = audio_end_ms
-        part["transcript"] = ""
+        conversation.truncate_audio(item["id"], part, audio_end_ms)
         await self.send(
             {
                 "type": "conversation.item.truncated",
@@ -225,7 +218,10 @@ class Behaviour:
             )
         pcm = decode_base64_audio(event["audio"])
         audio = self.conn.audio
-        for seen in audio.append(pcm, self.fmt, self.vad):
+        seen_by_vad = audio.append(pcm, self.fmt, self.vad)
+        # Its audio is released from the journal once committed or cleared.
+        audio.hold(self.received_event)
+        for seen in seen_by_vad:
             await self._on_vad(seen)
         await self._check_idle_timeout()
 
@@ -319,7 +315,7 @@ class Behaviour:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         conn.conversation.insert(item)
-        conn.conversation.audio_ms[item_id] = duration_ms
+        conn.conversation.set_audio_ms(item_id, duration_ms)
         await self.send(
             {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
         )
@@ -358,6 +354,7 @@ class Behaviour:
         text = step.text if step is not None else DEFAULT_TRANSCRIPT
         if item is not None:
             item["content"][0]["transcript"] = text
+            self.conn.conversation.touch(item_id)
         seconds = round(duration_ms / 1000, 3)
         events: list[dict[str, Any]] = []
         if "diarize" in str(config.get("model", "")):

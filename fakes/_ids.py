@@ -8,11 +8,12 @@ _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def _encode(number: int, width: int) -> str:
+    # Only the significant digits (a few for any counter), then zero-padded ("0" is digit 0).
     chars = []
-    for _ in range(width):
-        number, digit = divmod(number, len(_ALPHABET))
+    while number:
+        number, digit = divmod(number, 62)
         chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
+    return "".join(reversed(chars)).rjust(width, "0")[-width:]
 
 
 class IdFactory:

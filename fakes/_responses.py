@@ -8,16 +8,23 @@ keeps receiving (``response.cancel`` stops a running response with status ``canc
 from __future__ import annotations
 
 import base64
-import copy
 import math
 import re
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 
 from ._audio import bytes_per_ms, pcm16_tone
-from ._conversation import Conversation, normalize_item
+from ._conversation import (
+    Conversation,
+    item_tokens,
+    json_copy,
+    normalize_item,
+    text_of,
+    tokens,
+)
 from ._errors import ClientError
 from ._ids import IdFactory
 from ._script import Audio, FunctionCall, Reply, Text
@@ -29,9 +36,11 @@ from ._session import (
     check_tool_choice,
     check_tools,
     check_voice,
+    expect_bool,
     expect_choice,
     expect_object,
     expect_str,
+    given_fields,
     invalid_type,
 )
 
@@ -48,6 +57,12 @@ __all__ = [
 
 DEFAULT_TEXT = "Hello from the fake Realtime server."
 AUDIO_CHUNK_MS = 100
+# Input transcription pacing (the recorded server VAD turn): this many events right after
+# response.created, then one every this many output deltas.
+TRANSCRIPTION_AHEAD = 3
+TRANSCRIPTION_EVERY = 3
+# Unpaced deltas: the response yields to the event loop after this many.
+YIELD_EVERY = 8
 SYNTH_MS_PER_CHAR = 20
 
 
@@ -93,22 +108,8 @@ def parse_response_params(
     raw: object, session: dict[str, Any], conversation: Conversation, ids: IdFactory
 ) -> ResponseParams:
     """Validate ``response.create``'s ``response``; fill in what it leaves to the session."""
-    given = {} if raw is None else expect_object(raw, "response")
-    check_keys(
-        given,
-        {
-            "conversation",
-            "input",
-            "instructions",
-            "tools",
-            "tool_choice",
-            "output_modalities",
-            "max_output_tokens",
-            "metadata",
-            "audio",
-            "prompt",
-        },
-        "response",
+    given = (
+        {} if raw is None else given_fields(expect_object(raw, "response"), "response", "response")
     )
     in_conversation = True
     if "conversation" in given:
@@ -134,11 +135,19 @@ def parse_response_params(
                         f"Invalid '{param}.id': no item with id '{entry.get('id')}'.",
                         param=f"{param}.id",
                     )
-                input_items.append(copy.deepcopy(ref))
+                input_items.append(json_copy(ref))
             else:
                 input_items.append(normalize_item(entry, ids.item, param))
     if "instructions" in given:
         expect_str(given["instructions"], "response.instructions")
+    if "parallel_tool_calls" in given:
+        expect_bool(given["parallel_tool_calls"], "response.parallel_tool_calls")
+    if "reasoning" in given:
+        given_fields(
+            expect_object(given["reasoning"], "response.reasoning"),
+            "response.reasoning",
+            "response.reasoning",
+        )
     if "prompt" in given and given["prompt"] is not None:
         expect_object(given["prompt"], "response.prompt")
     metadata = None
@@ -150,12 +159,19 @@ def parse_response_params(
     voice = output.get("voice", "alloy")
     fmt = output.get("format", {"type": "audio/pcm", "rate": 24000})
     if "audio" in given:
-        audio = expect_object(given["audio"], "response.audio")
-        check_keys(audio, {"output"}, "response.audio")
-        out = expect_object(audio.get("output", {}), "response.audio.output")
-        check_keys(out, {"format", "voice"}, "response.audio.output")
+        audio = given_fields(
+            expect_object(given["audio"], "response.audio"), "response.audio", "response.audio"
+        )
+        out = given_fields(
+            expect_object(audio.get("output", {}), "response.audio.output"),
+            "response.audio.output",
+            "response.audio.output",
+        )
         if "voice" in out:
             voice = check_voice(out["voice"], "response.audio.output.voice")
+    if isinstance(voice, dict):
+        # A custom voice ({"id": ...}): the SDK types a response's voice as a string only.
+        voice = voice["id"]
         if "format" in out:
             fmt = check_audio_format(out["format"], "response.audio.output.format")
     return ResponseParams(
@@ -187,16 +203,6 @@ def parse_response_params(
     )
 
 
-def _text_of(item: dict[str, Any]) -> str:
-    parts = []
-    for part in item.get("content") or []:
-        if part.get("type") in ("input_text", "output_text"):
-            parts.append(part.get("text") or "")
-        elif part.get("transcript"):
-            parts.append(part["transcript"])
-    return " ".join(p for p in parts if p)
-
-
 def default_reply(context: list[dict[str, Any]]) -> Reply:
     """The reply when nothing is scripted: deterministic, derived from the last item.
 
@@ -208,7 +214,7 @@ def default_reply(context: list[dict[str, Any]]) -> Reply:
     if last is not None and last.get("type") == "function_call_output":
         return Reply((Text(f"The tool returned: {last.get('output', '')}"),))
     if last is not None and last.get("type") == "message" and last.get("role") == "user":
-        said = _text_of(last)
+        said = text_of(last)
         if said:
             return Reply((Text(f"You said: {said}"),))
     return Reply((Text(DEFAULT_TEXT),))
@@ -217,10 +223,6 @@ def default_reply(context: list[dict[str, Any]]) -> Reply:
 def text_chunks(text: str) -> list[str]:
     """Split like the service's deltas: ``"Your name is"`` → ``["Your", " name", " is"]``."""
     return re.findall(r"\s*\S+|\s+", text) or ([text] if text else [])
-
-
-def _tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
 
 
 def _synth(text: str, fmt: dict[str, Any]) -> bytes:
@@ -237,8 +239,9 @@ class OpenItem:
     """An output item while it streams: the one place its content is kept as it grows.
 
     ``part`` says what the item carries (``"text"``, ``"audio"``, ``"function"``); ``text``,
-    ``transcript`` and ``audio_ms`` grow with each delta; :meth:`content` is the item's
-    ``content`` as the service shows it once the part is done.
+    ``transcript`` and ``audio_ms`` grow with each delta; ``stored`` is the content part held
+    in the item (and so in the conversation) from ``content_part.added`` on, updated as the
+    deltas go out, so that a retrieve or a truncate mid-stream sees what was sent so far.
     """
 
     item: dict[str, Any]
@@ -248,11 +251,7 @@ class OpenItem:
     text: str = ""
     transcript: str = ""
     audio_ms: int = 0
-
-    def content(self) -> list[dict[str, Any]]:
-        if self.part == "text":
-            return [{"type": "output_text", "text": self.text}]
-        return [{"type": "output_audio", "transcript": self.transcript}]
+    stored: dict[str, Any] | None = None
 
 
 class ResponseRun:
@@ -278,7 +277,9 @@ class ResponseRun:
         self.params = params
         self.reply = reply
         self.pacing = pacing
-        self.before_output = before_output or []
+        # Input transcription events of the user turn this response answers: sent paced with
+        # the response's own deltas, as recorded (see _send_transcription).
+        self.before_output = deque(before_output or [])
         self.status = "in_progress"
         self.status_details: dict[str, Any] | None = None
         self.output: list[dict[str, Any]] = []
@@ -305,7 +306,8 @@ class ResponseRun:
     # -- event helpers -----------------------------------------------------------------------
 
     async def _emit(self, event: dict[str, Any]) -> None:
-        await self.host.send_event(copy.deepcopy(event))
+        # A copy: the items it shows change as the response streams on.
+        await self.host.send_event(json_copy(event))
 
     def _response(self) -> dict[str, Any]:
         fmt = self.params.output_format
@@ -314,7 +316,7 @@ class ResponseRun:
             "id": self.id,
             "status": self.status,
             "status_details": self.status_details,
-            "output": copy.deepcopy(self.output),
+            "output": self.output,  # copied by _emit
             "conversation_id": self.host.conversation.id if self.in_conversation else None,
             "output_modalities": self.params.output_modalities,
             "max_output_tokens": self.params.max_output_tokens,
@@ -329,13 +331,24 @@ class ResponseRun:
         return self.host.conversation.items
 
     def usage(self) -> dict[str, Any]:
-        text_in = audio_in = 0
-        for item in self._context():
-            if item.get("id") in {o["id"] for o in self.output}:
-                continue
-            text_in += _tokens(_text_of(item) + item.get("output", "") + item.get("arguments", ""))
-            audio_in += math.ceil(self.host.conversation.audio_ms.get(item.get("id", ""), 0) / 100)
-        text_in += _tokens(str(self.host.session.get("instructions", "")))
+        conversation = self.host.conversation
+        if self.params.input_items is not None:
+            # Given with the request: as long as the request, whatever the history.
+            text_in = audio_in = 0
+            own = {o["id"] for o in self.output}
+            for item in self.params.input_items:
+                if item.get("id") not in own:
+                    text, audio = item_tokens(item, conversation.audio_ms.get(item["id"], 0))
+                    text_in += text
+                    audio_in += audio
+        else:
+            # Running totals of the conversation, less this response's own output.
+            text_in, audio_in = conversation.token_totals()
+            for output in self.output:
+                text, audio = conversation.tokens_of(output["id"])
+                text_in -= text
+                audio_in -= audio
+        text_in += tokens(str(self.host.session.get("instructions", "")))
         audio_out = math.ceil(self._usage_out_audio_ms / 50)
         total_in = text_in + audio_in
         total_out = self._usage_out_text + audio_out
@@ -361,11 +374,27 @@ class ResponseRun:
         if stall is not None and self._deltas >= stall:
             await anyio.sleep_forever()
         self._deltas += 1
+        if self.before_output and self._deltas % TRANSCRIPTION_EVERY == 0:
+            await self._send_transcription(1)
         if self.pacing.delta_delay > 0:
             await anyio.sleep(self.pacing.delta_delay)
-        else:
-            # Let the connection receive (a response.cancel, say) between deltas.
+        elif self._deltas % YIELD_EVERY == 0:
+            # Let the connection receive (a response.cancel, say), and other connections run,
+            # every few deltas; not after each, so that a burst of deltas leaves in one write.
             await anyio.lowlevel.checkpoint()
+
+    async def _send_transcription(self, count: int | None = None) -> None:
+        """Send the next ``count`` input transcription events (all that are left: ``None``).
+
+        In the recordings, a few transcription deltas follow ``response.created``, the rest
+        interleave with the output deltas, and ``.completed`` arrives partway through the
+        response, before its output ends.
+        """
+        pending = self.before_output
+        for _ in range(len(pending) if count is None else min(count, len(pending))):
+            # Shielded: a cancelled response still delivers the user's transcription.
+            with anyio.CancelScope(shield=True):
+                await self._emit(pending.popleft())
 
     async def _after_audio(self, audio_ms: int) -> None:
         if self.pacing.realtime_audio and audio_ms:
@@ -409,20 +438,26 @@ class ResponseRun:
             "content": [],
         }
 
+    def _store_part(self, opened: OpenItem, part: dict[str, Any]) -> dict[str, Any]:
+        opened.item["content"] = [part]
+        opened.stored = part
+        self.host.conversation.touch(opened.item["id"])
+        return part
+
     # -- streaming ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Stream the whole response: ``response.created`` ... ``response.done``."""
         try:
             await self._emit({"type": "response.created", "response": self._response()})
-            for event in self.before_output:
-                await self._emit(event)
+            await self._send_transcription(TRANSCRIPTION_AHEAD)
             with self._scope:
                 await self._stream()
             if self._cancel_reason is not None:
                 await self._close_open(final=False)
                 self.status = "cancelled"
                 self.status_details = {"type": "cancelled", "reason": self._cancel_reason}
+            await self._send_transcription()
             await self._emit({"type": "response.done", "response": self._response()})
         finally:
             self.done.set()
@@ -440,10 +475,10 @@ class ResponseRun:
                 await self._stream_audio(output.pcm, output.transcript)
                 continue
             text = output.text
-            if isinstance(limit, int) and text_tokens + _tokens(text) > limit:
+            if isinstance(limit, int) and text_tokens + tokens(text) > limit:
                 text = text[: max(0, limit - text_tokens) * 4]
                 truncated = True
-            text_tokens += _tokens(text)
+            text_tokens += tokens(text)
             if spoken:
                 opened = await self._stream_audio(_synth(text, self.params.output_format), text)
             else:
@@ -461,6 +496,9 @@ class ResponseRun:
 
     async def _stream_text(self, text: str) -> OpenItem:
         opened = await self._add_item(self._message(), "text")
+        # The item's content exists from content_part.added on, as on the service: a retrieve
+        # mid-stream shows what was streamed so far.
+        stored = self._store_part(opened, {"type": "output_text", "text": ""})
         await self._emit(
             {
                 "type": "response.content_part.added",
@@ -471,7 +509,9 @@ class ResponseRun:
         for chunk in text_chunks(text):
             await self._pace()
             opened.text += chunk
-            self._usage_out_text += _tokens(chunk)
+            self._usage_out_text += tokens(chunk)
+            stored["text"] = opened.text
+            self.host.conversation.touch(opened.item["id"])
             await self._emit(
                 {"type": "response.output_text.delta", **self._ids(opened), "delta": chunk}
             )
@@ -480,6 +520,10 @@ class ResponseRun:
     async def _stream_audio(self, pcm: bytes, transcript: str) -> OpenItem:
         opened = await self._add_item(self._message(), "audio")
         item_id = opened.item["id"]
+        # From content_part.added on, the item holds the audio and transcript sent so far, so
+        # that a truncate (a barge-in) or a retrieve works mid-stream.
+        stored = self._store_part(opened, {"type": "output_audio", "transcript": ""})
+        conversation = self.host.conversation
         await self._emit(
             {
                 "type": "response.content_part.added",
@@ -495,7 +539,10 @@ class ResponseRun:
             if i < len(words):
                 await self._pace()
                 opened.transcript += words[i]
-                self._usage_out_text += _tokens(words[i])
+                self._usage_out_text += tokens(words[i])
+                if item_id not in conversation.truncated:
+                    stored["transcript"] = opened.transcript
+                    conversation.touch(item_id)
                 await self._emit(
                     {
                         "type": "response.output_audio_transcript.delta",
@@ -508,7 +555,8 @@ class ResponseRun:
                 chunk_ms = len(audio_chunks[i]) // per_ms
                 opened.audio_ms += chunk_ms
                 self._usage_out_audio_ms += chunk_ms
-                self.host.conversation.audio_ms[item_id] = opened.audio_ms
+                if item_id not in conversation.truncated:
+                    conversation.set_audio_ms(item_id, opened.audio_ms)
                 await self._emit(
                     {
                         "type": "response.output_audio.delta",
@@ -533,7 +581,8 @@ class ResponseRun:
         for chunk in _argument_chunks(call.arguments):
             await self._pace()
             item["arguments"] += chunk
-            self._usage_out_text += _tokens(chunk)
+            self.host.conversation.touch(item["id"])
+            self._usage_out_text += tokens(chunk)
             await self._emit(
                 {
                     "type": "response.function_call_arguments.delta",
@@ -547,6 +596,7 @@ class ResponseRun:
     async def _close_open(self, *, final: bool) -> None:
         """Send the done events of every open item, in output order: as they are when the
         response completes, or ``incomplete`` when it was cut short."""
+        await self._send_transcription()
         while self._open:
             opened = self._open.pop(0)
             await self._finish(opened, opened.status if final else "incomplete")
@@ -564,7 +614,8 @@ class ResponseRun:
                     "part": {"type": "text", "text": opened.text},
                 }
             )
-            item["content"] = opened.content()
+            if opened.stored is not None:
+                opened.stored["text"] = opened.text
         elif opened.part == "audio":
             await self._emit({"type": "response.output_audio.done", **self._ids(opened)})
             await self._emit(
@@ -581,7 +632,8 @@ class ResponseRun:
                     "part": {"type": "audio", "transcript": opened.transcript},
                 }
             )
-            item["content"] = opened.content()
+            if opened.stored is not None and item["id"] not in self.host.conversation.truncated:
+                opened.stored["transcript"] = opened.transcript
         else:
             await self._emit(
                 {
@@ -593,6 +645,7 @@ class ResponseRun:
                 }
             )
         item["status"] = status
+        self.host.conversation.touch(item["id"])
         if self.in_conversation:
             await self._emit(
                 {

@@ -16,18 +16,20 @@ answers it with an :class:`HttpResponse` (one request per connection: ``Connecti
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import socket as _socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from ssl import SSLContext
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import h11
-from anyio.abc import ByteStream, SocketAttribute, TaskGroup
+from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup
 from anyio.streams.tls import TLSStream
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
@@ -76,6 +78,8 @@ class HttpResponse:
 HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 _READ_SIZE = 256 * 1024
+# Queued frames are written at once past this many bytes (backpressure on the sender).
+_CORK_LIMIT = 64 * 1024
 _INBOX_SIZE = 256
 # Bounds on a misbehaving client; generous, so that they never fire in a passing test.
 _HANDSHAKE_TIMEOUT = 10.0
@@ -117,7 +121,9 @@ class _WsServerSocket(ServerSocket):
         self._request = request
         self._task_group = task_group
         self._ws = Connection(ConnectionType.SERVER)
-        self._write_lock = anyio.Lock()
+        self._write_lock = anyio.Lock(fast_acquire=True)
+        self._out = bytearray()  # frames queued, written at the sender's next yield
+        self._flush_scheduled = False
         send, recv = anyio.create_memory_object_stream[str | bytes | Close](_INBOX_SIZE)
         self._inbox_send = send
         self._inbox = recv
@@ -191,15 +197,35 @@ class _WsServerSocket(ServerSocket):
             self._end(_LOST)
 
     async def _send(self, event: Event) -> bool:
+        """Queue ``event``'s frame; it is written with the frames queued before the sender
+        yields (one write for a burst of events, not one each); at once past _CORK_LIMIT
+        bytes (backpressure) and for a close frame."""
+        if self.ended is not None:
+            return False
+        try:
+            data = self._ws.send(event)
+        except LocalProtocolError:
+            return False
+        self._out += data
+        if len(self._out) >= _CORK_LIMIT or isinstance(event, CloseConnection):
+            await self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._task_group.start_soon(self._flush_soon)
+        return self.ended is None
+
+    async def _flush(self) -> None:
         async with self._write_lock:
-            if self.ended is not None:
-                return False
-            try:
-                data = self._ws.send(event)
-            except LocalProtocolError:
-                return False
-            await self._write(data)
-            return self.ended is None
+            while self._out and self.ended is None:
+                data = bytes(self._out)
+                self._out.clear()
+                await self._write(data)
+
+    async def _flush_soon(self) -> None:
+        try:
+            await self._flush()
+        finally:
+            self._flush_scheduled = False
 
     def _end(self, close: Close) -> None:
         if self.ended is None:
@@ -431,6 +457,41 @@ async def _run_handler(handler: Handler, socket: _WsServerSocket) -> None:
         await socket.close(1000, "")
 
 
+# Errors of accept() that mean "no resources for one more connection now": out of file
+# descriptors (EMFILE for the process, ENFILE for the system) or of kernel memory.
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_BACKOFF_MIN = 0.01
+_ACCEPT_BACKOFF_MAX = 0.5
+
+
+async def _accept_loop(
+    listener: SocketListener,
+    serve_one: Callable[[ByteStream], Coroutine[Any, Any, None]],
+    tg: TaskGroup,
+) -> None:
+    """Accept connections until cancelled; out of file descriptors, back off and go on.
+
+    A served fake that takes the load of many agent sessions can run out of file descriptors.
+    Exiting then (what ``Listener.serve`` does) would fail every live session with it; instead
+    the pending connection waits in the kernel's backlog until a descriptor is free.
+    """
+    backoff = _ACCEPT_BACKOFF_MIN
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            if exc.errno not in _OUT_OF_RESOURCES:
+                raise
+            logger.warning(
+                "accept() failed (%s): retrying in %.2f s", errno.errorcode[exc.errno], backoff
+            )
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, _ACCEPT_BACKOFF_MAX)
+            continue
+        backoff = _ACCEPT_BACKOFF_MIN
+        tg.start_soon(serve_one, stream)
+
+
 def serve(
     handler: Handler,
     *,
@@ -457,15 +518,6 @@ def serve(
     return _serve(handler, host, port, ssl, http)
 
 
-async def _accept_loop(
-    listener: anyio.abc.Listener[ByteStream],
-    tg: TaskGroup,
-    serve_one: Callable[[ByteStream], Awaitable[None]],
-) -> None:
-    """Accept connections until cancelled, each served in its own task."""
-    await listener.serve(serve_one, task_group=tg)
-
-
 @asynccontextmanager
 async def _serve(
     handler: Handler, host: str, port: int, ssl: SSLContext | None, http: HttpHandler | None
@@ -479,7 +531,9 @@ async def _serve(
         await _serve_connection(handler, stream, ssl, http)
 
     async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(_accept_loop, listener, tg, serve_one)
+        for one in listener.listeners:
+            # create_tcp_listener's listeners are TCP socket listeners (typed more loosely).
+            tg.start_soon(_accept_loop, cast(SocketListener, one), serve_one, tg)
         try:
             yield f"{scheme}://{shown}:{bound}/v1/realtime"
         finally:

@@ -14,6 +14,7 @@ imports this module.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import inspect
 import ipaddress
@@ -57,6 +58,7 @@ from ._script import (
 )
 from ._serve import HttpRequest, HttpResponse
 from ._session import default_session, default_transcription_session
+from ._threaded import Home, run_at_home
 
 if TYPE_CHECKING:
     from ._replay import ReplayServer
@@ -194,7 +196,8 @@ class FakeConnection:
         self.runs: list[ResponseRun] = []
         self._behaviour = Behaviour(self, server.script, server.pacing)
         self._socket = socket
-        self._send_lock = anyio.Lock()
+        # fast_acquire: no yield when free, so that a burst of events leaves in one write.
+        self._send_lock = anyio.Lock(fast_acquire=True)
         self._close_sent = False
         self._tg: TaskGroup | None = None
         self._expiry = anyio.CancelScope()
@@ -393,6 +396,17 @@ class FakeConnection:
             return
         try:
             event = json.loads(message)
+        except RecursionError:
+            # Nested deeper than the parser's stack (a 100k-deep array): the service answers
+            # such a message with an error and keeps the session.
+            await self.send_event(
+                error_event(
+                    "invalid_request_error",
+                    "invalid_json",
+                    "The server could not parse the JSON of the event: it is nested too deeply.",
+                )
+            )
+            return
         except ValueError as exc:
             await self.send_event(
                 error_event(
@@ -486,6 +500,14 @@ class FakeRealtimeServer:
         self._seq = itertools.count()
         self._tokens_used = 0
         self._received_changed = anyio.Event()
+        # Set while served from a background thread (fakes._threaded): the loop that owns the
+        # fake's state; async methods called from elsewhere run there.
+        self._home: Home | None = None
+
+    def _away(self) -> Home | None:
+        """The fake's home thread, if it has one and this is another thread."""
+        home = self._home
+        return None if home is None or home.is_current() else home
 
     def _next_seq(self) -> int:
         return next(self._seq)
@@ -515,6 +537,10 @@ class FakeRealtimeServer:
         Returns:
             The matching received events, in order.
         """
+        if (home := self._away()) is not None:
+            return await run_at_home(
+                home, functools.partial(self.wait_received, count, event_type=event_type)
+            )
         while True:
             matching = [e for e in self.received if event_type is None or e["type"] == event_type]
             if len(matching) >= count:
@@ -804,21 +830,29 @@ class FakeRealtimeServer:
 
     async def send_raw(self, text: str) -> None:
         """Push a raw text frame, as is, to every live connection."""
+        if (home := self._away()) is not None:
+            return await run_at_home(home, self.send_raw, text)
         for connection in self.live_connections:
             await connection.send_text(text)
 
     async def send_event(self, event: dict[str, Any]) -> None:
         """Send a server event to every live connection (``event_id`` added per connection)."""
+        if (home := self._away()) is not None:
+            return await run_at_home(home, self.send_event, event)
         for connection in self.live_connections:
             await connection.send_event(dict(event))
 
     async def close_connections(self, code: int = 1000, reason: str = "") -> None:
         """Close every live connection with ``code`` and ``reason``."""
+        if (home := self._away()) is not None:
+            return await run_at_home(home, self.close_connections, code, reason)
         for connection in self.live_connections:
             await connection.close(code, reason)
 
     async def drop_connections(self) -> None:
         """Drop every live connection without a close frame (clients see 1006)."""
+        if (home := self._away()) is not None:
+            return await run_at_home(home, self.drop_connections)
         for connection in self.live_connections:
             await connection.abort()
 
@@ -826,6 +860,9 @@ class FakeRealtimeServer:
         """End sessions like the real service at its maximum duration: each live connection
         ``seconds`` from now, each later one ``seconds`` after it opens, gets an ``error``
         (``session_expired``) and a close 1001."""
+        if (home := self._away()) is not None:
+            home.portal.call(self.expire_sessions_after, seconds)
+            return
         self.session_limit = seconds
         for connection in self.live_connections:
             connection.schedule_expiry(seconds)

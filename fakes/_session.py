@@ -8,9 +8,11 @@ The defaults are those of the recorded real sessions (``session.created`` of
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._client_schema import FIELDS
 from ._errors import ClientError
 
 __all__ = [
@@ -167,6 +169,49 @@ def check_keys(value: Mapping[str, Any], allowed: set[str] | frozenset[str], par
             raise unknown_parameter(f"{param}.{key}" if param else key)
 
 
+_INDEX = re.compile(r"\[\d+\]")
+# Fields the service itself shows as null (session.created): there null is a value ("off"),
+# although the SDK's request types do not say Optional.
+_NULL_IS_A_VALUE = frozenset({"transcription", "noise_reduction", "include"})
+
+
+def schema_name(param: str, variant: str | None = None) -> str:
+    """The name, in the SDK-derived table, of the object found at ``param``.
+
+    ``session.audio.input`` names the realtime session's (the transcription session's objects
+    are the same below ``audio``); ``response.tools[2]`` with variant ``mcp`` names
+    ``response.tools:mcp``.
+    """
+    name = _INDEX.sub("", param)
+    if name == "session" or name.startswith("session."):
+        name = "session:realtime" + name[len("session") :]
+    return f"{name}:{variant}" if variant else name
+
+
+def given_fields(value: Mapping[str, Any], schema: str, param: str) -> dict[str, Any]:
+    """The fields of a client-sent object, checked against the SDK's request type ``schema``.
+
+    A field the type does not have is refused (``unknown_parameter``). ``null`` for an optional
+    field the type does not declare nullable means "not given", as the SDK's clients send it
+    (livekit-agents sends ``"instructions": null``): the field is left out of the result.
+
+    Raises:
+        ClientError: A field is not one of the type's.
+    """
+    fields = FIELDS[schema]
+    dropped: list[str] = []
+    for key, item in value.items():
+        spec = fields.get(key)
+        if spec is None:
+            raise unknown_parameter(f"{param}.{key}" if param else key)
+        if item is None and not spec[0] and not spec[1] and key not in _NULL_IS_A_VALUE:
+            dropped.append(key)
+    if not dropped:
+        # The common case, on every event: no copy.
+        return value if isinstance(value, dict) else dict(value)
+    return {key: item for key, item in value.items() if key not in dropped}
+
+
 def expect_str(value: object, param: str, *, nullable: bool = False) -> str | None:
     if value is None and nullable:
         return None
@@ -234,44 +279,27 @@ def check_max_output_tokens(value: object, param: str) -> int | str:
 
 def check_audio_format(value: object, param: str) -> dict[str, Any]:
     fmt = expect_object(value, param)
-    check_keys(fmt, {"type", "rate"}, param)
     kind = expect_choice(
         fmt.get("type"), f"{param}.type", ["audio/pcm", "audio/pcmu", "audio/pcma"]
     )
+    fmt = given_fields(fmt, schema_name(param, kind), param)
     if kind == "audio/pcm":
         rate = fmt.get("rate", 24000)
         if rate != 24000:
             raise invalid_value(f"{param}.rate", rate, ["24000"])
         return {"type": kind, "rate": 24000}
-    if "rate" in fmt:
-        raise unknown_parameter(f"{param}.rate")
     return {"type": kind}
 
 
 def check_tool(value: object, param: str) -> dict[str, Any]:
     tool = expect_object(value, param)
     kind = expect_choice(tool.get("type", "function"), f"{param}.type", ["function", "mcp"])
+    tool = given_fields(tool, schema_name(param, kind), param)
     if kind == "mcp":
-        check_keys(
-            tool,
-            {
-                "type",
-                "server_label",
-                "server_url",
-                "connector_id",
-                "authorization",
-                "headers",
-                "allowed_tools",
-                "require_approval",
-                "server_description",
-            },
-            param,
-        )
         if "server_label" not in tool:
             raise missing_parameter(f"{param}.server_label")
         expect_str(tool["server_label"], f"{param}.server_label")
         return dict(tool)
-    check_keys(tool, {"type", "name", "description", "parameters"}, param)
     if "name" not in tool:
         raise missing_parameter(f"{param}.name")
     out: dict[str, Any] = {"type": "function", "name": expect_str(tool["name"], f"{param}.name")}
@@ -293,23 +321,22 @@ def check_tool_choice(value: object, param: str) -> str | dict[str, Any]:
         return expect_choice(value, param, ["auto", "none", "required"])
     choice = expect_object(value, param)
     kind = expect_choice(choice.get("type"), f"{param}.type", ["function", "mcp"])
+    choice = given_fields(choice, schema_name(param, kind), param)
     if kind == "function":
-        check_keys(choice, {"type", "name"}, param)
         if "name" not in choice:
             raise missing_parameter(f"{param}.name")
         expect_str(choice["name"], f"{param}.name")
-    return dict(choice)
+    return choice
 
 
 def check_voice(value: object, param: str) -> str | dict[str, Any]:
     if isinstance(value, dict):
-        check_keys(value, {"id"}, param)
+        value = given_fields(value, schema_name(param), param)
         expect_str(value.get("id"), f"{param}.id")
-        return dict(value)
+        return value
+    # The SDK types a voice as any string (new voices come before new SDKs): no fixed list.
     voice = expect_str(value, param)
     assert voice is not None
-    if voice not in VOICES:
-        raise invalid_value(param, voice, sorted(VOICES))
     return voice
 
 
@@ -318,9 +345,9 @@ def check_turn_detection(value: object, param: str, *, transcription: bool = Fal
         return None
     detection = expect_object(value, param)
     kind = expect_choice(detection.get("type"), f"{param}.type", ["server_vad", "semantic_vad"])
+    detection = given_fields(detection, schema_name(param, kind), param)
     if kind == "server_vad":
         out = _server_vad_defaults()
-        check_keys(detection, set(out), param)
         checks: dict[str, Callable[[Any, str], Any]] = {
             "threshold": lambda v, p: expect_number(v, p, 0.0, 1.0),
             "prefix_padding_ms": lambda v, p: expect_int(v, p, 0),
@@ -331,7 +358,6 @@ def check_turn_detection(value: object, param: str, *, transcription: bool = Fal
         }
     else:
         out = _semantic_vad_defaults()
-        check_keys(detection, set(out), param)
         checks = {
             "eagerness": lambda v, p: expect_choice(v, p, ["low", "medium", "high", "auto"]),
             "create_response": expect_bool,
@@ -350,10 +376,7 @@ def check_turn_detection(value: object, param: str, *, transcription: bool = Fal
 def check_transcription(value: object, param: str) -> Any:
     if value is None:
         return None
-    transcription = expect_object(value, param)
-    check_keys(
-        transcription, {"model", "language", "prompt", "delay", "keywords", "languages"}, param
-    )
+    transcription = given_fields(expect_object(value, param), schema_name(param), param)
     out: dict[str, Any] = {"model": "whisper-1", "language": None, "prompt": None}
     if "model" in transcription:
         out["model"] = expect_str(transcription["model"], f"{param}.model")
@@ -369,8 +392,7 @@ def check_transcription(value: object, param: str) -> Any:
 def check_noise_reduction(value: object, param: str) -> Any:
     if value is None:
         return None
-    reduction = expect_object(value, param)
-    check_keys(reduction, {"type", "strength"}, param)
+    reduction = given_fields(expect_object(value, param), schema_name(param), param)
     out: dict[str, Any] = {
         "type": expect_choice(reduction.get("type"), f"{param}.type", ["near_field", "far_field"])
     }
@@ -382,13 +404,12 @@ def check_noise_reduction(value: object, param: str) -> Any:
 def _merge_audio(
     current: dict[str, Any], update: object, param: str, *, transcription: bool
 ) -> None:
-    audio = expect_object(update, param)
-    check_keys(audio, {"input"} if transcription else {"input", "output"}, param)
+    kind = "transcription" if transcription else "realtime"
+    audio = given_fields(expect_object(update, param), f"session:{kind}.audio", param)
     if "input" in audio:
-        given = expect_object(audio["input"], f"{param}.input")
-        check_keys(
-            given,
-            {"format", "transcription", "noise_reduction", "turn_detection"},
+        given = given_fields(
+            expect_object(audio["input"], f"{param}.input"),
+            schema_name(f"{param}.input"),
             f"{param}.input",
         )
         target = current["input"]
@@ -408,8 +429,11 @@ def _merge_audio(
                 given["turn_detection"], f"{p}.turn_detection", transcription=transcription
             )
     if "output" in audio:
-        given = expect_object(audio["output"], f"{param}.output")
-        check_keys(given, {"format", "voice", "speed"}, f"{param}.output")
+        given = given_fields(
+            expect_object(audio["output"], f"{param}.output"),
+            schema_name(f"{param}.output"),
+            f"{param}.output",
+        )
         target = current["output"]
         p = f"{param}.output"
         if "format" in given:
@@ -418,6 +442,10 @@ def _merge_audio(
             target["voice"] = check_voice(given["voice"], f"{p}.voice")
         if "speed" in given:
             target["speed"] = expect_number(given["speed"], f"{p}.speed", 0.25, 1.5)
+
+
+def _as_given(value: Any, param: str) -> Any:
+    return value
 
 
 _REALTIME_FIELDS: dict[str, Callable[[Any, str], Any]] = {
@@ -432,7 +460,6 @@ _REALTIME_FIELDS: dict[str, Callable[[Any, str], Any]] = {
         v if isinstance(v, str) and v in ("auto", "disabled") else expect_object(v, p)
     ),
     "prompt": lambda v, p: v if v is None else expect_object(v, p),
-    "include": lambda v, p: v,
     "reasoning": lambda v, p: expect_object(v, p),
     "parallel_tool_calls": expect_bool,
 }
@@ -458,10 +485,7 @@ def apply_session_update(session: dict[str, Any], update: object) -> dict[str, A
         )
     merged = copy.deepcopy(session)
     transcription = kind == "transcription"
-    allowed = (
-        {"type", "audio", "include"} if transcription else {"type", "audio", *_REALTIME_FIELDS}
-    )
-    check_keys(given, allowed, "session")
+    given = given_fields(given, f"session:{kind}", "session")
     for key, value in given.items():
         if key == "type":
             continue
@@ -478,5 +502,6 @@ def apply_session_update(session: dict[str, Any], update: object) -> dict[str, A
                     )
             merged["include"] = value
         else:
-            merged[key] = _REALTIME_FIELDS[key](value, param)
+            # A field the SDK has and the fake does not check is kept as given.
+            merged[key] = _REALTIME_FIELDS.get(key, _as_given)(value, param)
     return merged

@@ -5,7 +5,11 @@ Fixtures:
 - ``fake_realtime``: a fresh :class:`fakes.FakeRealtimeServer`, live on injection (connect to it
   in memory with ``realtime.transports.MemoryTransport(fake_realtime)``).
 - ``fake_realtime_url``: that same fake served on 127.0.0.1, as its
-  ``ws://127.0.0.1:<port>/v1/realtime`` URL (an async fixture: the test runs under anyio).
+  ``ws://127.0.0.1:<port>/v1/realtime`` URL. A sync fixture: the fake runs in a background
+  thread with its own event loop, so any test can use it (sync, pytest-asyncio in strict or
+  auto mode, anyio on any backend). The fake's scripting and inspection work from the test as
+  usual; its async methods (``close_connections``, ``drop_connections``, ``send_raw``,
+  ``send_event``, ``wait_received``) can be awaited from the test's own loop, asyncio or trio.
 
 Strict by default: at teardown, a server-side failure (an exception in an ``on`` handler, a
 script assertion) is re-raised, and if the test passed, a scripted step it never used fails it
@@ -16,12 +20,13 @@ with a list of what was used and what was not. Relax the latter with
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ._server import FakeRealtimeServer
+from ._threaded import serve_in_thread
 
 __all__ = ["fake_realtime", "fake_realtime_url"]
 
@@ -57,12 +62,12 @@ def fake_realtime(request: pytest.FixtureRequest) -> Iterator[FakeRealtimeServer
 
 
 @pytest.fixture
-async def fake_realtime_url(
-    fake_realtime: FakeRealtimeServer, anyio_backend: Any
-) -> AsyncIterator[str]:
+def fake_realtime_url(fake_realtime: FakeRealtimeServer) -> Iterator[str]:
     """The ``fake_realtime`` server, served on 127.0.0.1: ``ws://127.0.0.1:<port>/v1/realtime``.
 
-    For the official SDK: ``AsyncOpenAI(websocket_base_url=url.removesuffix("/realtime"))``.
+    Served from a background thread with its own event loop, so it works in any test: sync,
+    pytest-asyncio, anyio on asyncio or trio. For the official SDK:
+    ``AsyncOpenAI(websocket_base_url=url.removesuffix("/realtime"))``.
     """
-    async with fake_realtime.serve() as url:
+    with serve_in_thread(fake_realtime) as url:
         yield url

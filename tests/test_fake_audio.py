@@ -206,6 +206,16 @@ async def test_transcription_follows_response_created_as_recorded() -> None:
     )
     assert names.index("conversation.item.input_audio_transcription.delta") > created
     assert [d["delta"] for d in deltas] == ["Hello,", " my", " name", " is", " Marcelo."]
+    # Paced as recorded: three deltas right after response.created, the rest interleaved with
+    # the output deltas, and completed partway through the response, before its output ends.
+    transcription = "conversation.item.input_audio_transcription.delta"
+    assert names[created + 1 : created + 4] == [transcription] * 3
+    assert names[created + 4] == "response.output_item.added"
+    first_output = names.index("response.output_audio_transcript.delta")
+    later = [i for i, name in enumerate(names) if name == transcription and i > first_output]
+    assert len(later) == 2
+    done = names.index("conversation.item.input_audio_transcription.completed")
+    assert first_output < done < names.index("response.output_audio.done")
     assert completed["transcript"] == "Hello, my name is Marcelo."
     assert completed["usage"] == {"type": "duration", "seconds": 1}
     # The default reply answers what was said.
@@ -233,3 +243,23 @@ async def test_diarized_transcription_and_failure() -> None:
     assert segment["type"] == "conversation.item.input_audio_transcription.segment"
     assert (segment["text"], segment["start"], segment["end"]) == ("Two speakers.", 0.0, 0.5)
     assert second[-1]["error"]["message"] == "Audio was unintelligible."
+
+
+async def test_a_cancelled_response_still_delivers_the_whole_transcription() -> None:
+    fake = FakeRealtimeServer()
+    fake.transcribe("one two three four five six seven eight nine ten")
+    fake.reply_text("a long spoken answer", stall_after=1)
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await _configure(client, transcription={"model": "gpt-realtime-whisper"})
+            await client.send(append(tone(800) + silence(300)))
+            seen = await client.until("response.output_audio_transcript.delta")
+            await client.send({"type": "response.cancel"})
+            seen += await client.until("response.done")
+    names = types(seen)
+    deltas = [e["delta"] for e in seen if e["type"].endswith("input_audio_transcription.delta")]
+    assert "".join(deltas) == "one two three four five six seven eight nine ten"
+    assert names.index("conversation.item.input_audio_transcription.completed") < names.index(
+        "response.done"
+    )
+    assert seen[-1]["response"]["status"] == "cancelled"

@@ -286,3 +286,52 @@ async def test_invalid_item_ids(event: dict[str, Any], code: str, param: str) ->
             await client.send(event)
             error = (await client.recv())["error"]
     assert (error["code"], error["param"]) == (code, param)
+
+
+def test_the_id_index_follows_inserts_and_deletes_anywhere() -> None:
+    """Items are indexed by id: lookups stay right after inserts and deletes in the middle."""
+    import random
+
+    from fakes._conversation import Conversation, item_tokens
+
+    rng = random.Random(7)
+    conversation = Conversation("conv_1")
+    model: list[str] = []
+    for n in range(400):
+        roll = rng.random()
+        if model and roll < 0.25:
+            victim = rng.choice(model)
+            conversation.delete(victim)
+            model.remove(victim)
+        else:
+            item = {
+                "id": f"item_{n}",
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "x" * rng.randrange(20)}],
+            }
+            if model and roll < 0.5:
+                after = rng.choice(model)
+                conversation.insert(item, after)
+                model.insert(model.index(after) + 1, item["id"])
+            elif roll < 0.55:
+                conversation.insert(item, "root")
+                model.insert(0, item["id"])
+            else:
+                conversation.insert(item)
+                model.append(item["id"])
+            if rng.random() < 0.3:
+                conversation.set_audio_ms(item["id"], rng.randrange(1000))
+        probe = rng.choice([*model, "item_missing"]) if model else "item_missing"
+        expected = model.index(probe) if probe in model else None
+        assert conversation.index(probe) == expected
+        assert (conversation.get(probe) is not None) == (probe in model)
+        if expected:
+            assert conversation.previous_id(probe) == model[expected - 1]
+        assert [i["id"] for i in conversation.items] == model
+        # The running totals equal a walk over the items.
+        walked = [item_tokens(i, conversation.audio_ms.get(i["id"], 0)) for i in conversation.items]
+        assert conversation.token_totals() == (
+            sum(t for t, _ in walked),
+            sum(a for _, a in walked),
+        )

@@ -10,7 +10,7 @@ FAKES = Path(__file__).resolve().parent.parent / "fakes"
 
 # Lower floors first; a module may import only modules on its floor's left (lower floors).
 FLOORS = [
-    {"_errors", "_ids", "_clock", "_headers"},
+    {"_errors", "_ids", "_clock", "_headers", "_client_schema", "_threaded"},
     {"_session", "_audio"},
     {"_conversation"},
     {"_script"},  # steps and rules

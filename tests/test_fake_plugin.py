@@ -59,7 +59,7 @@ def test_fresh_fake_each_test(fake_realtime):
 
 def test_plugin_fixtures_and_strictness(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest_inprocess("-p", "anyio", "-q")
+    result = pytester.runpytest_inprocess("-p", "anyio", "-p", "no:asyncio", "-q")
     result.assert_outcomes(passed=5, failed=1, errors=2)
     output = result.stdout.str()
     assert "ERROR at teardown of test_unused_step_fails_at_teardown" in output
@@ -71,5 +71,147 @@ def test_plugin_fixtures_and_strictness(pytester: pytest.Pytester) -> None:
 
 
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_inprocess("--markers")
+    result = pytester.runpytest_inprocess("-p", "no:asyncio", "--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.fake_realtime(strict=True, **options)*"])
+
+
+# -- fake_realtime_url in every test style -------------------------------------------------------
+
+SYNC_STYLE = """
+import json
+
+from websockets.sync.client import connect
+
+
+def test_a_sync_test_gets_a_served_fake(fake_realtime, fake_realtime_url):
+    headers = {"Authorization": "Bearer sk-test"}
+    with connect(fake_realtime_url + "?model=gpt-realtime", additional_headers=headers) as ws:
+        assert json.loads(ws.recv())["type"] == "session.created"
+        ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+        assert json.loads(ws.recv())["type"] == "input_audio_buffer.cleared"
+    assert fake_realtime.received == [{"type": "input_audio_buffer.clear"}]
+"""
+
+SDK_TEST = """
+import asyncio
+
+import openai
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+{mark}
+async def test_the_official_sdk(fake_realtime, fake_realtime_url):
+    fake_realtime.reply_text("Hello!")
+    client = openai.AsyncOpenAI(
+        api_key="sk-test", websocket_base_url=fake_realtime_url.removesuffix("/realtime")
+    )
+    async with asyncio.timeout(10):
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            await connection.session.update(
+                session={{"type": "realtime", "output_modalities": ["text"]}}
+            )
+            await connection.response.create()
+            async for event in connection:
+                if event.type == "response.done":
+                    break
+            text = event.response.output[0].content[0].text
+            # Inspection and faults from the test's own loop.
+            updates = await fake_realtime.wait_received(event_type="session.update")
+            await fake_realtime.close_connections(1001, "going away")
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await connection.recv()
+    assert text == "Hello!"
+    assert updates[0]["session"]["output_modalities"] == ["text"]
+    assert closed.value.rcvd.code == 1001
+"""
+
+ANYIO_STYLE = """
+import anyio
+import pytest
+
+import realtime
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+
+@pytest.mark.anyio
+async def test_any_backend(fake_realtime, fake_realtime_url):
+    fake_realtime.reply_text("Hi")
+    config = realtime.ModelConfig(api_key="sk-test", url=fake_realtime_url)
+    seen = []
+    with anyio.fail_after(10):
+        async with realtime.connect(config) as conn:
+            await conn.send_message({"type": "response.create"})
+            async for event in conn:
+                seen.append(event.type)
+                if event.type == "response.done":
+                    break
+            await fake_realtime.wait_received(event_type="response.create")
+            await fake_realtime.send_raw('{"type": "bogus.event"}')
+            await fake_realtime.drop_connections()
+            async for event in conn:
+                seen.append(event.type)
+                if event.type == "realtime.closed":
+                    break
+    assert "response.done" in seen
+    assert fake_realtime.connections[0].closed == (1006, "aborted by the fake")
+"""
+
+
+def test_fake_realtime_url_in_a_sync_test(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("websockets")
+    pytester.makepyfile(test_sync=SYNC_STYLE)
+    result = pytester.runpytest_inprocess("-p", "no:asyncio", "-q")
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_fake_realtime_url_with_pytest_asyncio(pytester: pytest.Pytester, mode: str) -> None:
+    pytest.importorskip("pytest_asyncio")
+    pytest.importorskip("openai")
+    mark = "@pytest.mark.asyncio" if mode == "strict" else ""
+    pytester.makepyfile(test_sdk=SDK_TEST.format(mark=mark))
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "asyncio",
+        "-o",
+        f"asyncio_mode={mode}",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+        "-q",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_fake_realtime_url_with_anyio_on_both_backends(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("trio")
+    pytester.makepyfile(test_any=ANYIO_STYLE)
+    result = pytester.runpytest_inprocess("-p", "anyio", "-p", "no:asyncio", "-q")
+    result.assert_outcomes(passed=2)
+
+
+def _doc_blocks() -> list[str]:
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "testing-with-the-fake.md").read_text()
+    return [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+
+
+@pytest.mark.parametrize("style", ["anyio", "pytest-asyncio"])
+def test_the_documented_sdk_examples_pass_as_written(pytester: pytest.Pytester, style: str) -> None:
+    """Both versions of the docs' SDK test, with no help from a conftest: trio is installed
+    here, so the anyio version passes only because it pins ``anyio_backend`` itself."""
+    pytest.importorskip("openai")
+    app, test_anyio, test_asyncio = _doc_blocks()[:3]
+    assert "anyio_backend" in test_anyio and "pytest.mark.asyncio" in test_asyncio
+    pytester.makepyfile(app=app, test_app=test_anyio if style == "anyio" else test_asyncio)
+    pytester.syspathinsert()
+    plugins = ["-p", "anyio", "-p", "no:asyncio"] if style == "anyio" else ["-p", "asyncio"]
+    result = pytester.runpytest_inprocess(
+        *plugins, "-o", "asyncio_default_fixture_loop_scope=function", "-q"
+    )
+    result.assert_outcomes(passed=1)

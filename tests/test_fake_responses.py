@@ -296,8 +296,8 @@ async def test_max_output_tokens_makes_the_response_incomplete() -> None:
             "response.input[0].id",
         ),
         (
-            {"audio": {"output": {"voice": "nobody"}}},
-            "invalid_value",
+            {"audio": {"output": {"voice": ["alloy"]}}},
+            "invalid_type",
             "response.audio.output.voice",
         ),
     ],

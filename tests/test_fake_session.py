@@ -116,8 +116,8 @@ async def test_session_update_merges_and_answers_the_whole_session() -> None:
             "session.tools[0].name",
         ),
         (
-            {"type": "realtime", "audio": {"output": {"voice": "nobody"}}},
-            "invalid_value",
+            {"type": "realtime", "audio": {"output": {"voice": 7}}},
+            "invalid_type",
             "session.audio.output.voice",
         ),
         (
@@ -339,7 +339,7 @@ async def test_the_core_client_talks_to_the_fake() -> None:
     ("session", "code", "param"),
     [
         ({"type": 1}, "invalid_type", "session.type"),
-        ({"type": "realtime", "model": None}, "invalid_type", "session.model"),
+        ({"type": "realtime", "model": 7}, "invalid_type", "session.model"),
         (
             {"type": "realtime", "output_modalities": "text"},
             "invalid_type",
@@ -543,3 +543,43 @@ def test_the_clock_moves_only_when_told() -> None:
     assert clock() == 102.5
     with pytest.raises(ValueError, match="backwards"):
         clock.advance(-1)
+
+
+@pytest.mark.parametrize("depth", [100_000, 2_000_000])
+async def test_a_deeply_nested_message_answers_error_and_keeps_the_connection(depth: int) -> None:
+    fake = FakeRealtimeServer()
+    with anyio.fail_after(10):
+        async with connect(fake) as client:
+            await client.send('{"type": "session.update", "x": ' + "[" * depth + "]" * depth + "}")
+            error = await client.recv()
+            await client.send({"type": "session.update", "session": {"type": "realtime"}})
+            updated = await client.recv()
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "invalid_json"
+    assert "nested too deeply" in error["error"]["message"]
+    assert updated["type"] == "session.updated"  # the connection stayed open
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_deeply_nested_message_on_the_served_fake_keeps_the_connection() -> None:
+    import json
+
+    websockets = pytest.importorskip("websockets")
+    fake = FakeRealtimeServer()
+    depth = 100_000
+    with anyio.fail_after(10):
+        async with (
+            fake.serve() as url,
+            websockets.connect(
+                url + "?model=gpt-realtime",
+                additional_headers={"Authorization": "Bearer sk-test"},
+                max_size=None,
+            ) as ws,
+        ):
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            await ws.send('{"type": "x", "y": ' + "[" * depth + "]" * depth + "}")
+            error = json.loads(await ws.recv())
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            cleared = json.loads(await ws.recv())
+    assert error["error"]["code"] == "invalid_json"
+    assert cleared["type"] == "input_audio_buffer.cleared"
