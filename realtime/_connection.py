@@ -156,11 +156,17 @@ class Connection:
         """Hold messages until the next link is open; raise their fate if there is none."""
         texts = encode_messages(message)
         messages = tuple(dict(m) for m in (message if isinstance(message, list) else [message]))
+        await anyio.lowlevel.checkpoint_if_cancelled()  # already cancelled: queue nothing
         pending = self._reconnector.enqueue(texts, messages)
         try:
             await pending.done.wait()
-        except BaseException:
-            # Cancelled while waiting: what was not written yet is withdrawn, not sent later.
+        except anyio.get_cancelled_exc_class():
+            if pending.done.is_set() and pending.error is None:
+                # It went out while the cancellation was on its way: say so. Cancellation is
+                # level-triggered, so the caller's next checkpoint raises it.
+                return
+            # What was not written yet is withdrawn, never sent later (a group already partly
+            # written is finished, so that no frame sequence is cut).
             self._reconnector.withdraw(pending)
             raise
         if pending.error is not None:

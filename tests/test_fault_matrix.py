@@ -52,6 +52,7 @@ class App:
     returned: list[str] = field(default_factory=list)
     handed_back: set[str] = field(default_factory=set)
     refused: set[str] = field(default_factory=set)
+    cancelled: set[str] = field(default_factory=set)
     attempted: list[str] = field(default_factory=list)
     ids: Any = field(default_factory=lambda: count())
 
@@ -71,6 +72,9 @@ class App:
                 assert message["event_id"] in self.handed_back
             except NotConnectedError:
                 self.refused.add(message["event_id"])
+            except anyio.get_cancelled_exc_class():
+                self.cancelled.add(message["event_id"])
+                raise
             else:
                 self.returned.append(message["event_id"])
 
@@ -159,6 +163,28 @@ async def expiry_mid_response(ctx: Ctx) -> None:
     ctx.tg.start_soon(ctx.app.send, 3)
 
 
+async def send_cancelled_while_queued(ctx: Ctx) -> None:
+    # A cancel scope around send_message while the message waits for the next link: it is
+    # withdrawn (never written later), and the caller's task goes on.
+    await ctx.wire.fake.drop_connections()
+    await ctx.log.wait_for(Reconnecting)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await ctx.app.send(1)
+        await anyio.lowlevel.checkpoint()  # pragma: no cover - the send raised already
+    assert scope.cancelled_caught
+
+
+async def close_cancelled(ctx: Ctx) -> None:
+    # A cancel scope around close(): the connection is aborted at once, the final Closed is
+    # still delivered, and what is sent after it is refused.
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await ctx.app.conn.close()
+    assert scope.cancelled_caught
+    ctx.tg.start_soon(ctx.app.send, 3)
+
+
 @dataclass(frozen=True)
 class Row:
     name: str
@@ -212,6 +238,18 @@ ROWS = [
         handler="refuse_after_first",
     ),
     Row("session expiry mid-response", expiry_mid_response, ConnectionState.OPEN, _retried(1001)),
+    Row(
+        "cancel scope around a queued send",
+        send_cancelled_while_queued,
+        ConnectionState.OPEN,
+        _retried(1006),
+    ),
+    Row(
+        "cancel scope around close()",
+        close_cancelled,
+        ConnectionState.CLOSED,
+        ["Connected", "Closed(1006)"],
+    ),
 ]
 
 
@@ -291,8 +329,9 @@ async def test_fault(wire: Wire, row: Row, anyio_backend: str) -> None:
     handed_back = app.handed_back | {m["event_id"] for m in closed.unsent}
     assert not handed_back & delivered, "handed back but delivered too"
     assert not app.refused & (delivered | handed_back)
+    assert not app.cancelled & (delivered | handed_back), "withdrawn but sent later"
     lost = set(app.returned) - delivered
-    assert app_ids == delivered | handed_back | app.refused | lost
+    assert app_ids == delivered | handed_back | app.refused | app.cancelled | lost
     if not row.may_lose:
         assert not lost, f"sent but lost: {sorted(lost)}"
     # Order: what the fake received is in the order the app sent it.
@@ -305,7 +344,7 @@ async def test_fault(wire: Wire, row: Row, anyio_backend: str) -> None:
         f"{wire.kind}/{anyio_backend}",
         row.final.name,
         " → ".join(row.events),
-        (len(delivered), len(handed_back), len(app.refused), len(lost)),
+        (len(delivered), len(handed_back), len(app.refused) + len(app.cancelled), len(lost)),
     )
 
 

@@ -183,6 +183,11 @@ class _Session(AsyncWebSocketSession):
             logger.debug("httpx-ws reader failed: %r", exc)
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await self._send_event.send(WebSocketNetworkError())
+        finally:
+            # The reader also stops without a word when a failed write made httpx-ws close
+            # the session (it sets _should_close): end the queue, so that the receiver sees
+            # the loss (1006) after what was queued instead of waiting forever.
+            self._send_event.close()
 
     async def _background_receive(self, max_bytes: int) -> None:
         # httpx-ws's reader, but a message is counted while it arrives (wsproto hands over
