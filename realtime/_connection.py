@@ -145,12 +145,45 @@ class Connection:
                 await anyio.lowlevel.checkpoint_if_cancelled()
                 messages = message if isinstance(message, list) else [message]
                 unsent = tuple(dict(m) for m in messages[written:])
-                error = link.error
-                raise ConnError(str(error), unsent=unsent) from error
+                raise await self._send_failed(link, unsent)
         if self._reconnector.may_retry(self._close_requested) and not self._ended:
             await self._enqueue(message)
             return
-        raise NotConnectedError(self._protocol.state)
+        raise self._not_connected()
+
+    def _not_connected(self) -> NotConnectedError:
+        protocol = self._protocol
+        closed = protocol.last_close if protocol.state is ConnectionState.CLOSED else None
+        return NotConnectedError(
+            protocol.state,
+            close_code=closed.code if closed else None,
+            close_reason=closed.reason if closed else None,
+            server_error=protocol.last_error,
+        )
+
+    async def _send_failed(self, link: Link, unsent: tuple[dict[str, Any], ...]) -> ConnError:
+        """The error for a write the link could not finish, saying how the link ended.
+
+        The reader may not have seen the peer's close yet when the write fails: wait for the
+        link to end (bounded by ``close_timeout``) so that the error can carry its close code.
+        """
+        with anyio.move_on_after(self.config.close_timeout):
+            await link.ended.wait()
+        if not link.ended.is_set():
+            # The socket takes no writes, yet the reader saw no end: end the link ourselves.
+            link.fail(1006, f"transport failed: {link.error}")
+        protocol = self._protocol
+        closed = protocol.last_close if protocol.state is ConnectionState.CLOSED else None
+        error = ConnError(
+            str(link.error),
+            unsent=unsent,
+            close_code=closed.code if closed else None,
+            close_reason=closed.reason if closed else None,
+            server_error=protocol.last_error,
+        )
+        # The transport's own exception (a library's type) stays out of the chain.
+        error.__cause__ = link.error
+        return error
 
     async def _enqueue(self, message: Mapping[str, Any] | list[Mapping[str, Any]]) -> None:
         """Hold messages until the next link is open; raise their fate if there is none."""
@@ -180,10 +213,12 @@ class Connection:
             InvalidFrameError: ``frame`` is not a valid frame to send.
             ConnError: The transport failed.
         """
+        if self._protocol.state is not _OPEN:
+            raise self._not_connected()
         self._protocol.check_frame(frame)
         link = self._link
         if link is None:
-            raise NotConnectedError(self._protocol.state)
+            raise self._not_connected()
         channel = link.channel
         if isinstance(frame, TextFrame):
             written = await link.send_one(channel.send_text, frame.text)
@@ -195,8 +230,8 @@ class Connection:
             written = await link.send_one(channel.send_pong, bytes(frame.data))
         if not written:
             if link.error is None:
-                raise NotConnectedError(self._protocol.state)
-            raise ConnError(str(link.error)) from link.error
+                raise self._not_connected()
+            raise await self._send_failed(link, ())
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -350,6 +385,7 @@ class Connection:
     async def _live(self, request: ConnectRequest) -> None:
         """One link's life: handshake, restore, pump until closed."""
         protocol = self._protocol
+        link: Link | None = None
         scope = self._life_scope = anyio.CancelScope()
         if self._close_requested:
             scope.cancel()
@@ -358,8 +394,9 @@ class Connection:
                 async with self._transport.connect(request) as channel:
                     if protocol.state is not ConnectionState.CONNECTING:
                         return  # close() abandoned the handshake as it completed
+                    link = Link(channel, protocol, self.config, scope)
                     try:
-                        await self._use(Link(channel, protocol, self.config, scope), request)
+                        await self._use(link, request)
                     except BaseException:
                         # Failed, timed out or cancelled: leave without waiting for the peer.
                         channel.abort()
@@ -371,6 +408,8 @@ class Connection:
             protocol.handshake_failed()
         elif protocol.state is not ConnectionState.CLOSED:
             protocol.fail(1006, "connection lost")
+        if link is not None:
+            link.ended.set()
 
     async def _use(self, link: Link, request: ConnectRequest) -> None:
         self._protocol.handshake_succeeded(_redacted_url(request.url))

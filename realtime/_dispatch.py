@@ -58,6 +58,7 @@ class Dispatcher:
         self._send = send
         self._receive = receive
         self._held: list[list[Event]] = []
+        self._in_flight = 0  # batches handed to the dispatcher task and not yet delivered
         self._iter_limit = event_buffer
         self._iter_buffer: deque[Event | _Gap] = deque()
         self._iter_wakeup: anyio.Event | None = None
@@ -90,6 +91,15 @@ class Dispatcher:
         """Queue a batch for delivery; waits while the dispatcher is that far behind."""
         if not events:
             return
+        if self._iter_wakeup is not None and not self._targets and not self._in_flight:
+            # An iterator waits, nobody else to call, nothing ahead: it gets the batch from
+            # the reader itself, one task hop less per event (wire order holds). Otherwise
+            # the dispatcher task delivers, as always: a listener added just after connect()
+            # still sees the events that were read while it was being added.
+            for event in events:
+                self._buffer_for_iteration(event)
+            return
+        self._in_flight += 1
         try:
             try:
                 self._send.send_nowait(events)
@@ -115,6 +125,7 @@ class Dispatcher:
                 self.delivering = me
                 await self._deliver(batch)
                 self.delivering = None
+                self._in_flight -= 1
         finally:
             # Cancelled: keep what was not delivered (a sender waiting on a full stream
             # included: receive_nowait takes its batch too), then release that sender.

@@ -10,7 +10,7 @@ since a hostile or careless server may echo the key back in its error body.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -83,6 +83,10 @@ class ConnError(RealtimeError):
         status_code: The HTTP status of the refused handshake, when the server answered HTTP.
         body: The server's parsed JSON error body, when there was one (else the raw text, if any).
         unsent: Messages (as dicts) that the app asked to send and that were not sent.
+        close_code: When the connection ended under a send: the close code (else ``None``).
+        close_reason: Its reason.
+        server_error_code: The ``code`` of the last ``error`` event the server sent, if any.
+        server_error_message: Its ``message`` (secrets masked).
     """
 
     def __init__(
@@ -93,6 +97,9 @@ class ConnError(RealtimeError):
         body: Any = None,
         unsent: tuple[dict[str, Any], ...] = (),
         secrets: Iterable[str] = (),
+        close_code: int | None = None,
+        close_reason: str | None = None,
+        server_error: Mapping[str, Any] | None = None,
     ) -> None:
         secrets = tuple(secrets)
         body = _mask_json(body, secrets)
@@ -100,10 +107,13 @@ class ConnError(RealtimeError):
         server_message = _server_message(body)
         if server_message and server_message not in message:
             message = f"{message}: {server_message}"
-        super().__init__(message)
+        super().__init__(message + _ending(close_code, close_reason, server_error))
         self.status_code = status_code
         self.body = body
         self.unsent = unsent
+        self.close_code = close_code
+        self.close_reason = close_reason
+        self.server_error_code, self.server_error_message = _error_fields(server_error)
 
     def mask(self, secrets: Iterable[str]) -> None:
         """Mask ``secrets`` in this error's text and body, in place; if an exception it was
@@ -170,13 +180,55 @@ class InvalidFrameError(RealtimeError):
 class NotConnectedError(RealtimeError):
     """A send was attempted while the connection was not open.
 
+    When the connection was closed, the error says how: the close code and reason, and the
+    server's last ``error`` event (a refused key, say), also in ``str()``.
+
     Attributes:
         connection_state: The state the connection was in.
+        close_code: The code of the close that ended the connection, if it ended.
+        close_reason: Its reason.
+        server_error_code: The ``code`` of the last ``error`` event the server sent, if any.
+        server_error_message: Its ``message`` (secrets masked).
     """
 
-    def __init__(self, connection_state: ConnectionState) -> None:
-        super().__init__(f"cannot send: the connection is {connection_state.name}")
+    def __init__(
+        self,
+        connection_state: ConnectionState,
+        *,
+        close_code: int | None = None,
+        close_reason: str | None = None,
+        server_error: Mapping[str, Any] | None = None,
+    ) -> None:
+        message = f"cannot send: the connection is {connection_state.name}"
+        super().__init__(message + _ending(close_code, close_reason, server_error))
         self.connection_state = connection_state
+        self.close_code = close_code
+        self.close_reason = close_reason
+        self.server_error_code, self.server_error_message = _error_fields(server_error)
+
+
+def _error_fields(error: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    if error is None:
+        return None, None
+    code, message = error.get("code"), error.get("message")
+    return (
+        code if isinstance(code, str) else None,
+        mask_secrets(message) if isinstance(message, str) else None,
+    )
+
+
+def _ending(
+    close_code: int | None, close_reason: str | None, server_error: Mapping[str, Any] | None
+) -> str:
+    """`` (closed with 3000 'reason'; the server's last error: code: message)``, or ``""``."""
+    parts = []
+    if close_code is not None:
+        reason = f" {mask_secrets(close_reason)!r}" if close_reason else ""
+        parts.append(f"closed with {close_code}{reason}")
+    code, message = _error_fields(server_error)
+    if code or message:
+        parts.append(f"the server's last error: {': '.join(p for p in (code, message) if p)}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 class LocalProtocolError(RealtimeError):

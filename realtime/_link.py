@@ -60,6 +60,8 @@ class Link:
         self._writing: anyio.CancelScope | None = None
         self.error: ConnError | None = None
         """Why writing stopped: the transport's error, or the link's failure."""
+        self.ended = anyio.Event()
+        """Set once the link is over and its ``Closed`` recorded."""
 
     def fail(self, code: int, reason: str) -> None:
         """End the link now from our side: no closing handshake, the reader and writer stop."""

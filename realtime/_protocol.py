@@ -44,6 +44,10 @@ class Protocol:
         # repeat the reason), and a close the driver still has to put on the wire.
         self._local_close: tuple[int, str] | None = None
         self._close_to_send: tuple[int, str] | None = None
+        self.last_close: Closed | None = None
+        """The last link's ``Closed``: what a refused send reports."""
+        self.last_error: dict[str, Any] | None = None
+        """The ``error`` object of the last ``error`` event received."""
 
     @property
     def state(self) -> ConnectionState:
@@ -69,6 +73,7 @@ class Protocol:
         self._move(Trigger.HANDSHAKE_OK)
         self._local_close = None
         self._close_to_send = None
+        self.last_error = None
         self._events.append(Connected(url=url))
 
     def handshake_failed(self) -> None:
@@ -92,6 +97,11 @@ class Protocol:
             event = parse_text(text)
         except InvalidFrameError as exc:
             event = FrameError(error=exc, raw=text)
+        else:
+            if event.type == "error":
+                # Kept to explain a refusal later: a send after the close says why it closed.
+                error = event.raw.get("error")
+                self.last_error = error if isinstance(error, dict) else None
         self._events.append(event)
 
     def receive_bytes(self, data: bytes) -> None:
@@ -122,7 +132,11 @@ class Protocol:
         if self._local_close is not None and self._state is ConnectionState.CLOSING:
             code, reason = self._local_close
         self._move(trigger)
-        self._events.append(Closed(code=code, reason=reason, clean=not lost))
+        self._closed(Closed(code=code, reason=reason, clean=not lost))
+
+    def _closed(self, closed: Closed) -> None:
+        self.last_close = closed
+        self._events.append(closed)
 
     # -- what we do ------------------------------------------------------------------------
 
@@ -150,13 +164,13 @@ class Protocol:
             code, _ = self._local_close or (1000, "")
             self._move(Trigger.CLOSE_TIMEOUT)
             reason = f"no close frame from the peer within {timeout} s"
-            self._events.append(Closed(code=code, reason=reason, clean=False))
+            self._closed(Closed(code=code, reason=reason, clean=False))
 
     def fail(self, code: int, reason: str) -> None:
         """End the connection from our side without a closing handshake."""
         if self._state is ConnectionState.OPEN or self._state is ConnectionState.CLOSING:
             self._move(Trigger.CONNECTION_LOST)
-            self._events.append(Closed(code=code, reason=reason, clean=False))
+            self._closed(Closed(code=code, reason=reason, clean=False))
 
     def reconnecting(self) -> None:
         """Go from CLOSED back to CONNECTING for a new handshake.

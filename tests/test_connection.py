@@ -401,3 +401,63 @@ async def test_cancelled_close_aborts_and_leaves_scopes_nested(wire: Wire) -> No
                 await anyio.sleep_forever()
         assert scope.cancelled_caught
         assert conn.state is S.CLOSED
+
+
+# -- a refused session: the errors say why -------------------------------------------------
+
+
+async def _refuse_session(socket: Any) -> None:
+    await socket.accept()
+    await socket.send_text(
+        json.dumps(
+            {
+                "type": "error",
+                "event_id": "event_1",
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                    "message": "Incorrect API key provided: sk-proj-abcdefghijklmnop",
+                    "param": None,
+                    "event_id": None,
+                },
+            }
+        )
+    )
+    await socket.close(3000, "invalid_request_error.invalid_api_key")
+
+
+async def test_a_send_after_a_refusal_says_why(wire: Wire) -> None:
+    wire.set_handler(_refuse_session)
+    log = EventLog()
+    async with wire.connect(session=log) as conn:
+        await log.wait_for(Closed)
+        with pytest.raises(realtime.NotConnectedError) as caught:
+            await conn.send_message({"type": "response.create"})
+    error = caught.value
+    assert (error.close_code, error.close_reason) == (3000, "invalid_request_error.invalid_api_key")
+    assert error.server_error_code == "invalid_api_key"
+    text = str(error)
+    assert "3000" in text and "invalid_api_key" in text and "Incorrect API key" in text
+    assert "sk-proj-abcdefghijklmnop" not in text  # a key the server echoes is masked
+
+
+async def test_a_send_racing_a_refusal_says_why(wire: Wire) -> None:
+    # Sent at once after connect: the refusal may not have been read yet. Whether the send
+    # is refused (NotConnectedError) or fails on the wire (ConnError), the error carries the
+    # close and the server's error, and no transport library exception is chained to it.
+    wire.set_handler(_refuse_session)
+    error: realtime.NotConnectedError | realtime.ConnError | None = None
+    async with wire.connect() as conn:
+        for _ in range(1000):  # until the refusal lands
+            try:
+                await conn.send_message({"type": "input_audio_buffer.clear"})
+            except (realtime.NotConnectedError, realtime.ConnError) as exc:
+                error = exc
+                break
+    assert error is not None
+    assert error.close_code == 3000
+    assert error.server_error_code == "invalid_api_key"
+    cause = error.__cause__
+    while cause is not None:
+        assert type(cause).__module__.startswith("realtime"), type(cause)
+        cause = cause.__cause__

@@ -197,16 +197,21 @@ class Flaky(Transport):
 async def test_send_failure_mid_list_hands_back_the_rest() -> None:
     fake = realtime_fake()
     transport = Flaky(MemoryTransport(fake), fail_send_after=1)
+    # The transport refuses writes while its reader goes on: the core waits close_timeout for
+    # the reader to see the end, then ends the link itself.
+    config = ModelConfig(api_key="k", close_timeout=0.2)
     messages = [
         {"type": "input_audio_buffer.clear"},
         {"type": "input_audio_buffer.commit"},
         {"type": "response.create"},
     ]
     with anyio.fail_after(5):
-        async with realtime.connect(CONFIG, transport=transport) as conn:
+        async with realtime.connect(config, transport=transport) as conn:
             with pytest.raises(ConnError) as info:
                 await conn.send_message(messages)
+            assert conn.state is S.CLOSED
     assert info.value.unsent == tuple(messages[1:])
+    assert info.value.close_code == 1006
 
 
 async def test_receive_failure_is_a_1006_close_not_a_crash() -> None:

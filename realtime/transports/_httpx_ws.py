@@ -327,8 +327,10 @@ class _HttpxWsChannel(Channel):
             HTTPXWSException,
             wsproto.utilities.LocalProtocolError,
             httpcore.NetworkError,
-        ) as exc:
-            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+        ):
+            # Not chained: httpx-ws and wsproto types stay out of our API; the core adds how
+            # the connection ended (close code, the server's error) to what it raises.
+            raise ConnError("cannot send: the WebSocket connection is closed") from None
 
     async def send_text(self, text: str) -> None:
         await self._send(wsproto.events.TextMessage(data=text))
@@ -343,8 +345,10 @@ class _HttpxWsChannel(Channel):
             HTTPXWSException,
             wsproto.utilities.LocalProtocolError,
             httpcore.NetworkError,
-        ) as exc:
-            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+        ):
+            # Not chained: httpx-ws and wsproto types stay out of our API; the core adds how
+            # the connection ended (close code, the server's error) to what it raises.
+            raise ConnError("cannot send: the WebSocket connection is closed") from None
 
     async def send_pong(self, data: bytes = b"") -> None:
         await self._send(wsproto.events.Pong(payload=data))

@@ -177,22 +177,25 @@ class _WebsocketsChannel(Channel):
     async def send_text(self, text: str) -> None:
         try:
             await self._ws.send(text)
-        except (WebSocketException, OSError) as exc:
-            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+        except (WebSocketException, OSError):
+            # Not chained: websockets' types stay out of our API (the core says how it ended).
+            raise ConnError("cannot send: the WebSocket connection is closed") from None
 
     async def send_bytes(self, data: bytes) -> None:
         try:
             await self._ws.send(data)
-        except (WebSocketException, OSError) as exc:
-            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+        except (WebSocketException, OSError):
+            # Not chained: websockets' types stay out of our API (the core says how it ended).
+            raise ConnError("cannot send: the WebSocket connection is closed") from None
 
     async def send_ping(self, data: bytes = b"") -> anyio.Event:
         try:
             waiter = await self._ws.ping(data)
         except ConcurrencyError as exc:
             raise ConnError("a ping with the same payload is already waiting") from exc
-        except (WebSocketException, OSError) as exc:
-            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+        except (WebSocketException, OSError):
+            # Not chained: websockets' types stay out of our API (the core says how it ended).
+            raise ConnError("cannot send: the WebSocket connection is closed") from None
         pong = anyio.Event()
 
         def answered(future: asyncio.Future[float]) -> None:
@@ -207,8 +210,9 @@ class _WebsocketsChannel(Channel):
     async def send_pong(self, data: bytes = b"") -> None:
         try:
             await self._ws.pong(data)
-        except (WebSocketException, OSError) as exc:
-            raise ConnError("cannot send: the WebSocket connection is closed") from exc
+        except (WebSocketException, OSError):
+            # Not chained: websockets' types stay out of our API (the core says how it ended).
+            raise ConnError("cannot send: the WebSocket connection is closed") from None
 
     async def send_close(self, code: int = 1000, reason: str = "") -> None:
         if self._ws.protocol.state is not State.OPEN or self.closer is not None:
