@@ -12,7 +12,6 @@ import base64
 import binascii
 import itertools
 import json
-import math
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import client_events as ce
 from ._config import ModelConfig
@@ -260,9 +258,11 @@ class Session:
         self._tg: TaskGroup | None = None
         self._lifespan: Lifespan[Session] | None = None
         self._tool_scopes: set[anyio.CancelScope] = set()
-        send, receive = anyio.create_memory_object_stream[SessionEvent](math.inf)
-        self._events_send: MemoryObjectSendStream[SessionEvent] = send
-        self._events_recv: MemoryObjectReceiveStream[SessionEvent] = receive
+        # The events for ``async for``: a plain deque (unbounded, as the session never drops
+        # one) and a wakeup; nothing to close, whether the session was ever opened or not.
+        self._events: deque[SessionEvent] = deque()
+        self._events_ended = False
+        self._events_wakeup = anyio.Event()
         self._ids = itertools.count(1)
         self._items: list[dict[str, Any]] = []
         self._updated = anyio.Event()
@@ -418,7 +418,7 @@ class Session:
         finally:
             for scope in self._tool_scopes:
                 scope.cancel()
-            self._events_send.close()
+            self._end_events()
 
     # -- iterating ---------------------------------------------------------------------------
 
@@ -427,10 +427,11 @@ class Session:
 
     async def __anext__(self) -> SessionEvent:
         """The next high-level event; iteration ends after :class:`Closed`."""
-        try:
-            return await self._events_recv.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
+        while not self._events:
+            if self._events_ended:
+                raise StopAsyncIteration
+            await self._events_wakeup.wait()
+        return self._events.popleft()
 
     # -- state -------------------------------------------------------------------------------
 
@@ -584,17 +585,25 @@ class Session:
     # -- receiving ---------------------------------------------------------------------------
 
     def _emit(self, event: SessionEvent) -> None:
-        try:
-            self._events_send.send_nowait(event)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
+        if self._events_ended:
+            return
+        self._events.append(event)
+        self._wake_iterator()
+
+    def _end_events(self) -> None:
+        self._events_ended = True
+        self._wake_iterator()
+
+    def _wake_iterator(self) -> None:
+        wakeup, self._events_wakeup = self._events_wakeup, anyio.Event()
+        wakeup.set()
 
     async def _on_event(self, event: Event) -> None:
         if isinstance(event, WireClosed):
             self._closed = Closed(event.code, event.reason, event.clean)
             self._updated.set()
             self._emit(self._closed)
-            self._events_send.close()
+            self._end_events()
             return
         if not isinstance(event, ServerEventBase):
             return
