@@ -238,9 +238,9 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             s.connection.add_listener(count)
             started = time.monotonic()
             if pcm_in is not None:
-                await s.send_audio(pcm_in, commit=True, progress=_progress(err))
+                await s.send_audio(pcm_in, commit=True, respond=False, progress=_progress(err))
             if args.prompt is not None:
-                await s.send_text(args.prompt)
+                await s.send_text(args.prompt, respond=False)
             await s.create_response()
             with anyio.fail_after(args.timeout):
                 async for event in s:
