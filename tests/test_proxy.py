@@ -389,3 +389,46 @@ def test_the_command_refuses_bad_usage(argv: list[str], message: str, tmp_path: 
     )
     assert code == 2
     assert message in err.getvalue()
+
+
+async def test_frames_that_are_not_events_pass_unrecorded_and_a_drop_is_a_drop(
+    tmp_path: Path,
+) -> None:
+    fake = FakeRealtimeServer()
+    out = tmp_path / "rec.jsonl"
+    proxy = RecordingProxy("wss://x/v1/realtime", out, transport=MemoryTransport(fake))
+    async with proxy.serve() as url:
+        config = realtime.ModelConfig(api_key="sk-test", url=url)
+        async with realtime.connect(config) as conn:
+            events: list[Any] = []
+            with anyio.fail_after(10):
+                async for event in conn:
+                    events.append(event)
+                    if event.type == "session.created":
+                        await conn.send_frame(realtime.TextFrame("not json"))
+                    elif event.type == "error":
+                        await fake.send_raw("[1, 2]")
+                    elif event.type == "realtime.frame_error":
+                        await fake.drop_connections()
+    error = next(e for e in events if e.type == "error")
+    assert error.raw["error"]["code"] == "invalid_json"
+    frame_error = next(e for e in events if e.type == "realtime.frame_error")
+    assert frame_error.raw == "[1, 2]"
+    assert events[-1].code == 1006
+    assert [e["type"] for e in recorded(out, "server")] == ["session.created", "error"]
+    assert recorded(out, "client") == []
+
+
+async def test_a_plain_text_refusal_is_relayed_as_text(tmp_path: Path) -> None:
+    from fakes._serve import serve
+
+    async def refuse(socket: Any) -> None:
+        await socket.reject(403, b"forbidden here", "text/plain")
+
+    async with serve(refuse) as upstream_url:
+        proxy = RecordingProxy(upstream_url, tmp_path / "rec.jsonl")
+        async with proxy.serve() as url:
+            with pytest.raises(realtime.ConnError) as caught:
+                await realtime.connect(realtime.ModelConfig(api_key="sk-test", url=url))
+    assert caught.value.status_code == 403
+    assert caught.value.body == "forbidden here"
