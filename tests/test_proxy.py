@@ -319,7 +319,6 @@ async def sdk_tool_turn(openai: Any, url: str, client_ssl: ssl.SSLContext | None
 # -- the command -----------------------------------------------------------------------------
 
 
-@asyncio_only
 async def test_the_command_records_and_ctrl_c_exits_0(
     upstream: FakeRealtimeServer, tmp_path: Path
 ) -> None:
