@@ -70,7 +70,11 @@ Handler = Callable[[dict[str, Any], "FakeConnection"], Awaitable[None] | None]
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 REALTIME_PATH = "/v1/realtime"
+AZURE_PATH = "/openai/v1/realtime"
 MISSING_AUTH = "Missing bearer or basic authentication in header"
+BETA_SHAPE_MESSAGE = (
+    "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
+)
 SESSION_EXPIRED = "Your session hit the maximum duration of 60 minutes."
 # Events that carry no ``event_id`` in the official types.
 _NO_EVENT_ID = frozenset({"input_audio_buffer.dtmf_event_received"})
@@ -124,6 +128,27 @@ def _redacted_headers(headers: Headers) -> dict[str, str]:
             )
         shown[name] = value
     return shown
+
+
+def _handshake_rules(headers: Headers) -> tuple[str | None, dict[str, Any] | None]:
+    """The handshake rules past the path: the key presented, and the refusal to send (an
+    ``error`` event, sent before the close) if the handshake has a retired shape.
+
+    The key: ``Authorization: Bearer|Basic <key>`` (OpenAI), or ``api-key: <key>`` (Azure
+    OpenAI, on either path). The retired beta shape (``OpenAI-Beta: realtime=v1``): the real
+    service upgrades it, sends one ``beta_api_shape_disabled`` error and closes with 4000
+    (capture of 2026-09-15); it says so before looking at the key.
+    """
+    beta = [part.strip() for part in headers.get("openai-beta", "").split(",")]
+    refusal = None
+    if "realtime=v1" in beta:
+        refusal = error_event(
+            "invalid_request_error", "beta_api_shape_disabled", BETA_SHAPE_MESSAGE
+        )
+    scheme, _, key = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() in ("bearer", "basic") and key.strip():
+        return key.strip(), refusal
+    return headers.get("api-key", "").strip() or None, refusal
 
 
 class _HandlerError(Exception):
@@ -361,15 +386,17 @@ class FakeConnection:
                 return
 
     async def _authenticate(self) -> bool:
-        authorization = self.headers.get("authorization", "").strip()
-        scheme, _, key = authorization.partition(" ")
-        if scheme.lower() not in ("bearer", "basic") or not key.strip():
+        key, refusal = _handshake_rules(self.headers)
+        if refusal is not None:
+            await self.send_event(refusal)
+            await self.close(4000, "invalid_request_error.beta_api_shape_disabled")
+            return False
+        if key is None:
             # As reported: the upgrade succeeds, then an error. Closing afterwards (3000) is
             # assumed, as for an invalid key.
             await self.send_event(error_event("invalid_request_error", None, MISSING_AUTH))
             await self.close(3000, "invalid_request_error")
             return False
-        key = key.strip()
         expected = self.server.api_key
         if expected is not None and key != expected:
             await self.send_event(
@@ -446,8 +473,9 @@ class FakeRealtimeServer:
     """A fake of the OpenAI Realtime service (GA protocol), for tests.
 
     Args:
-        api_key: Accept only this key (``Authorization: Bearer <key>``); by default any
-            non-empty key is accepted. Served beyond loopback, the control plane requires it too.
+        api_key: Accept only this key (``Authorization: Bearer <key>``, or Azure's
+            ``api-key: <key>``); by default any non-empty key is accepted. Served beyond
+            loopback, the control plane requires it too.
         clock: Wall-clock time in Unix seconds, for ``expires_at`` and other timestamps;
             a :class:`~fakes.FakeClock` (fixed until advanced) by default.
         delta_delay: Seconds to wait before each delta (default: as fast as possible).
@@ -565,7 +593,7 @@ class FakeRealtimeServer:
 
     async def handle(self, socket: ServerSocket) -> None:
         """Serve one connection until it ends (transports call this once per connection)."""
-        if socket.path.rstrip("/") != REALTIME_PATH:
+        if socket.path.rstrip("/") not in (REALTIME_PATH, AZURE_PATH):
             body = {
                 "error": {
                     "message": f"Invalid URL (GET {socket.path})",
@@ -607,7 +635,7 @@ class FakeRealtimeServer:
         """A plain HTTP request: the control plane's, or one the fake refuses (journaled)."""
         if request.path.startswith(CONTROL_PREFIX) or request.path == CONTROL_PREFIX[:-1]:
             return await control(request)
-        if request.path.rstrip("/") == REALTIME_PATH:
+        if request.path.rstrip("/") in (REALTIME_PATH, AZURE_PATH):
             status, message = 400, "Expected a WebSocket upgrade request (GET with Upgrade)."
         else:
             status, message = 404, f"Invalid URL ({request.method} {request.path})"

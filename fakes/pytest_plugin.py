@@ -16,6 +16,9 @@ script assertion) is re-raised, and if the test passed, a scripted step it never
 with a list of what was used and what was not. Relax the latter with
 ``@pytest.mark.fake_realtime(strict=False)``; other keyword arguments of the marker go to the
 ``FakeRealtimeServer`` constructor (``api_key=...``, ``latency=...``).
+
+Cassettes: ``@pytest.mark.realtime_cassette(path)`` makes ``fake_realtime_url`` replay a
+recorded session, or record it with ``--realtime-record`` (see ``fakes._cassette``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from . import _cassette
 from ._server import FakeRealtimeServer
 from ._threaded import serve_in_thread
 
@@ -33,7 +37,12 @@ __all__ = ["fake_realtime", "fake_realtime_url"]
 _CALL_PASSED = pytest.StashKey[bool]()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    _cassette.add_options(parser)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _cassette.register_marker(config)
     config.addinivalue_line(
         "markers",
         "fake_realtime(strict=True, **options): configure the fake_realtime fixture; "
@@ -62,12 +71,21 @@ def fake_realtime(request: pytest.FixtureRequest) -> Iterator[FakeRealtimeServer
 
 
 @pytest.fixture
-def fake_realtime_url(fake_realtime: FakeRealtimeServer) -> Iterator[str]:
+def fake_realtime_url(
+    request: pytest.FixtureRequest, fake_realtime: FakeRealtimeServer
+) -> Iterator[str]:
     """The ``fake_realtime`` server, served on 127.0.0.1: ``ws://127.0.0.1:<port>/v1/realtime``.
 
     Served from a background thread with its own event loop, so it works in any test: sync,
     pytest-asyncio, anyio on asyncio or trio. For the official SDK:
-    ``AsyncOpenAI(websocket_base_url=url.removesuffix("/realtime"))``.
+    ``AsyncOpenAI(websocket_base_url=url.removesuffix("/realtime"))``. With
+    ``@pytest.mark.realtime_cassette(path)``, the cassette's replay (or recording proxy).
     """
+    with _cassette.cassette_url(
+        request, lambda: request.node.stash.get(_CALL_PASSED, False)
+    ) as cassette:
+        if cassette is not None:
+            yield cassette
+            return
     with serve_in_thread(fake_realtime) as url:
         yield url

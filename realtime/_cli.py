@@ -238,9 +238,9 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             s.connection.add_listener(count)
             started = time.monotonic()
             if pcm_in is not None:
-                await s.send_audio(pcm_in, commit=True, progress=_progress(err))
+                await s.send_audio(pcm_in, commit=True, respond=False, progress=_progress(err))
             if args.prompt is not None:
-                await s.send_text(args.prompt)
+                await s.send_text(args.prompt, respond=False)
             await s.create_response()
             with anyio.fail_after(args.timeout):
                 async for event in s:
@@ -338,6 +338,61 @@ async def _fake_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     )
 
 
+# -- realtime fake record ------------------------------------------------------------------
+
+
+def _add_record_command(fake_commands: Any) -> None:
+    record = fake_commands.add_parser(
+        "record",
+        help="a recording proxy between any client and the real service",
+        description="Serve a proxy on loopback: clients in any language connect to it as to "
+        "the real service (ws://127.0.0.1:PORT/v1/realtime?model=...); it connects to URL "
+        "with the client's query and credentials, forwards every frame both ways unchanged, "
+        "and records the session as JSON lines (credentials redacted) for `realtime replay`. "
+        "A client key shorter than 20 characters (a dummy) is replaced by the upstream key.",
+    )
+    record.add_argument(
+        "--upstream",
+        required=True,
+        metavar="URL",
+        help="the full Realtime endpoint, e.g. wss://api.openai.com/v1/realtime",
+    )
+    record.add_argument("--out", required=True, metavar="FILE", help="the recording to write")
+    record.add_argument("--host", default="127.0.0.1", help="a loopback address to listen on")
+    record.add_argument("--port", type=int, default=8765)
+    record.add_argument(
+        "--upstream-key",
+        metavar="KEY",
+        default=None,
+        help="the key for a client that sends a dummy one (default: $OPENAI_API_KEY)",
+    )
+    record.set_defaults(run=_fake_record)
+
+
+async def _fake_record(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from fakes._proxy import RecordingProxy
+    from fakes._server import is_loopback
+
+    if not is_loopback(args.host):
+        raise CliError(
+            f"refusing to serve the recording proxy on {args.host}: it forwards credentials, "
+            "so it listens on loopback only",
+            EXIT_USAGE,
+        )
+    key = args.upstream_key or os.environ.get("OPENAI_API_KEY") or None
+    try:
+        proxy = RecordingProxy(args.upstream, args.out, upstream_key=key)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    try:
+        code = await _serve_forever(
+            proxy, args.host, args.port, out, f"recording proxy to {args.upstream}"
+        )
+    finally:
+        err.write(f"recorded {proxy.connections} connection(s) to {args.out}\n")
+    return code  # pragma: no cover - only Ctrl-C ends it
+
+
 async def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from fakes import FakeRealtimeServer
 
@@ -418,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the last M closed connections in the journal (20)",
     )
     serve.set_defaults(run=_fake_serve)
+    _add_record_command(fake_commands)
 
     replay = commands.add_parser(
         "replay",

@@ -11,6 +11,7 @@ import ipaddress
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._errors import ConnError
@@ -19,6 +20,7 @@ from ._version import __version__
 __all__ = ["DEFAULT_URL", "ConnectRequest", "ModelConfig", "build_request", "credentials"]
 
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
+AZURE_PATH = "/openai/v1/realtime"
 USER_AGENT = f"realtime-wire/{__version__}"
 
 ApiKey = str | Callable[[], "str | Awaitable[str]"]
@@ -50,6 +52,9 @@ class ModelConfig:
         max_message_size: Largest incoming message, in characters (text) or bytes
             (binary); a larger one closes the connection with code 1009, stopped while it
             arrives, so that it bounds memory too. ``None`` disables the check.
+        key_header: How the key is sent: ``"authorization"`` (``Authorization: Bearer
+            <key>``, OpenAI) or ``"api-key"`` (``api-key: <key>``, Azure OpenAI).
+        key_env: The environment variable read when ``api_key`` is ``None``.
     """
 
     api_key: ApiKey | None = None
@@ -62,6 +67,61 @@ class ModelConfig:
     ping_interval: float | None = 20.0
     ping_timeout: float = 20.0
     max_message_size: int | None = 16 * 1024 * 1024
+    key_header: Literal["authorization", "api-key"] = "authorization"
+    key_env: str = "OPENAI_API_KEY"
+
+    @classmethod
+    def azure(
+        cls,
+        endpoint: str,
+        deployment: str,
+        *,
+        api_key: ApiKey | None = None,
+        **options: Any,
+    ) -> ModelConfig:
+        """A configuration for Azure OpenAI's GA Realtime endpoint.
+
+        The URL is ``wss://<resource>.openai.azure.com/openai/v1/realtime?model=<deployment>``
+        and the key travels in the ``api-key`` header, with the same clear-text refusal and
+        redaction as an OpenAI key.
+
+        Args:
+            endpoint: The resource URL (``https://<resource>.openai.azure.com``): ``https://``
+                becomes ``wss://``, ``http://`` becomes ``ws://`` (which, with a key, is
+                allowed for a loopback host only, unless ``allow_insecure=True``). A path up
+                to ``/openai/v1/realtime`` may be included.
+            deployment: The deployment name (sent as ``?model=``).
+            api_key: The key, or a callable returning it; ``None`` reads
+                ``AZURE_OPENAI_API_KEY`` at connect time.
+            **options: Any other :class:`ModelConfig` field (``headers``, timeouts...).
+
+        Raises:
+            ValueError: ``endpoint`` is not an ``http(s)``/``ws(s)`` URL with a host, or
+                ``deployment`` is empty.
+        """
+        parts = urlsplit(endpoint.strip())
+        scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+        if scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError(
+                f"the Azure endpoint must be a resource URL such as "
+                f"https://<resource>.openai.azure.com, not {endpoint!r}"
+            )
+        if not deployment:
+            raise ValueError("the Azure deployment name must not be empty")
+        path = parts.path.rstrip("/")
+        for tail in (AZURE_PATH, "/openai/v1", "/openai"):
+            if path.endswith(tail):
+                path = path[: -len(tail)]
+                break
+        query = [*parse_qsl(parts.query, keep_blank_values=True), ("model", deployment)]
+        url = urlunsplit((scheme, parts.netloc, path + AZURE_PATH, urlencode(query), ""))
+        return cls(
+            api_key=api_key,
+            url=url,
+            key_header="api-key",
+            key_env="AZURE_OPENAI_API_KEY",
+            **options,
+        )
 
     def __repr__(self) -> str:
         # Never show the key or header values: they are credentials more often than not.
@@ -102,7 +162,7 @@ class ConnectRequest:
 async def _resolve_key(config: ModelConfig) -> str | None:
     key: object = config.api_key
     if key is None:
-        return os.environ.get("OPENAI_API_KEY") or None
+        return os.environ.get(config.key_env) or None
     if callable(key):
         key = key()
         if inspect.isawaitable(key):
@@ -182,7 +242,9 @@ async def build_request(config: ModelConfig, model: str | None) -> ConnectReques
     url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
     headers: dict[str, tuple[str, str]] = {}
-    if key:
+    if key and config.key_header == "api-key":
+        headers["api-key"] = ("api-key", key)
+    elif key:
         headers["authorization"] = ("Authorization", f"Bearer {key}")
     headers["user-agent"] = ("User-Agent", USER_AGENT)
     for name, value in config.headers.items():

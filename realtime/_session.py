@@ -263,6 +263,8 @@ class Session:
         self._events: deque[SessionEvent] = deque()
         self._events_ended = False
         self._events_wakeup = anyio.Event()
+        # Events set aside by ask(): they were there before its turn, the iterator yields them.
+        self._backlog: deque[SessionEvent] = deque()
         self._ids = itertools.count(1)
         self._items: list[dict[str, Any]] = []
         self._updated = anyio.Event()
@@ -427,9 +429,18 @@ class Session:
 
     async def __anext__(self) -> SessionEvent:
         """The next high-level event; iteration ends after :class:`Closed`."""
+        if self._backlog:
+            return self._backlog.popleft()
+        event = await self._next_event()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def _next_event(self) -> SessionEvent | None:
+        """The next event emitted, or ``None`` once the session ended and all were taken."""
         while not self._events:
             if self._events_ended:
-                raise StopAsyncIteration
+                return None
             await self._events_wakeup.wait()
         return self._events.popleft()
 
@@ -459,19 +470,73 @@ class Session:
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids)}"
 
-    async def send_text(self, text: str) -> None:
-        """Add a user text message to the conversation (does not ask for a response).
+    async def send_text(self, text: str, *, respond: bool = True) -> None:
+        """Add a user text message to the conversation and ask for a response.
+
+        Args:
+            text: The user's message.
+            respond: Ask for a response (:meth:`create_response`) after the message;
+                ``False`` only adds the message.
 
         Raises:
             NotConnectedError: The connection is not open.
         """
         await self.connection.send_message(ce.user_message(text))
+        if respond:
+            await self.create_response()
+
+    async def ask(self, text: str) -> ResponseDone:
+        """Send ``text``, run the tools the model calls, and return the turn's final response.
+
+        The turn's events (deltas, tool calls, the intermediate responses) are consumed here:
+        iterating the session afterwards yields what comes after the turn. Events that were
+        waiting to be read before the call are kept for the iterator. If a response is active
+        when called, its end is awaited first, so the turn is only this question's.
+
+        Do not iterate the session from another task while ``ask`` runs: both would take
+        events from the same stream.
+
+        Args:
+            text: The user's message.
+
+        Returns:
+            The :class:`ResponseDone` of the last response of the turn (after any tool
+            rounds): its ``text``, ``output``, ``usage`` and ``status``.
+
+        Raises:
+            NotConnectedError: The connection is not open.
+            SessionError: The server refused the turn's response (an ``error`` event ended
+                it), or the connection closed before the turn was over.
+        """
+        connection = self.connection
+        await self.wait_idle()
+        # What arrived before this turn stays for the iterator.
+        self._backlog.extend(self._events)
+        self._events.clear()
+        await connection.send_message(ce.user_message(text))
+        await self.create_response()
+        while True:
+            received = await self._next_event()
+            event = received or self._closed or Closed(1006, "the session was closed", False)
+            if isinstance(event, Closed):
+                self._backlog.append(event)  # the iterator still ends with it
+                why = f"{event.code} {event.reason}".strip()
+                raise SessionError(f"the connection closed before the answer was complete ({why})")
+            if isinstance(event, Error) and (event.event_id or "").startswith("response_create_"):
+                # A refused response.create (ours: ask waited for idle, so any is this turn's):
+                # no response.done follows it.
+                raise SessionError(
+                    f"the server refused the response: {event.code}: {event.message}"
+                )
+            if isinstance(event, ResponseDone) and not _follows_up(event, self):
+                return event
 
     async def send_audio(
         self,
         pcm: bytes,
         *,
         commit: bool = False,
+        respond: bool = True,
         chunk_size: int = AUDIO_CHUNK_BYTES,
         progress: Callable[[int, int], object] | None = None,
     ) -> None:
@@ -480,6 +545,9 @@ class Session:
         Args:
             pcm: The audio bytes (24 kHz 16-bit mono little-endian for ``audio/pcm``).
             commit: Commit the input buffer afterwards (needed without server VAD).
+            respond: When committing without server VAD (the session's ``turn_detection``
+                is ``null``), ask for a response afterwards; with server VAD the server
+                decides (its ``create_response`` setting).
             chunk_size: Bytes per ``input_audio_buffer.append`` (rounded down to even).
             progress: Called with ``(bytes_sent, total)`` after each chunk.
 
@@ -498,6 +566,12 @@ class Session:
                 progress(min(start + chunk_size, total), total)
         if commit:
             await self.connection.send_message(ce.input_audio_buffer_commit())
+            if respond and self._turn_detection() is None:
+                await self.create_response()
+
+    def _turn_detection(self) -> Any:
+        audio_input = (self.session_state.get("audio") or {}).get("input") or {}
+        return audio_input.get("turn_detection")
 
     async def create_response(self, response: Mapping[str, Any] | None = None) -> None:
         """Ask for a response; queued until the active response, if any, is done.
@@ -803,6 +877,15 @@ class Session:
         index = int(raw.get("content_index", 0))
         if 0 <= index < len(parts):
             parts[index]["transcript"] = ""
+
+
+def _follows_up(done: ResponseDone, session: Session) -> bool:
+    """Whether the session asks for another response after ``done`` (a tool round)."""
+    return (
+        done.status == "completed"
+        and session.auto_respond_to_tools
+        and any(item.get("type") == "function_call" for item in done.output)
+    )
 
 
 def _tool_error(message: str) -> tuple[str, str]:

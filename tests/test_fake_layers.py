@@ -18,9 +18,10 @@ FLOORS = [
     {"_responses"},  # response streaming
     {"_behaviour"},  # client event behaviour
     {"_serve"},  # the socket listener (knows nothing of the fake)
-    {"_replay"},  # the replay server (serves through the listener)
+    {"_replay", "_proxy"},  # the replay server, the recording proxy (through the listener)
     {"_control"},  # the control plane (sees the fake as a protocol)
     {"_server"},  # the server, on top
+    {"_cassette"},  # the plugin's cassettes (replay or record)
     {"__init__", "pytest_plugin"},
 ]
 

@@ -20,7 +20,6 @@ KEY = "sk-proj-SECRETSECRET1234"
 
 async def text_of_turn(s: realtime.Session, prompt: str, responses: int = 1) -> str:
     await s.send_text(prompt)
-    await s.create_response()
     text = ""
     done = 0
     with anyio.fail_after(10):

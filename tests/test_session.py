@@ -34,7 +34,6 @@ async def test_text_turn_streams_text_and_keeps_history(wire: Wire) -> None:
     async with session(wire, instructions="Be brief.") as s:
         assert s.session_state["instructions"] == "Be brief."
         await s.send_text("hi")
-        await s.create_response()
         events = await collect_until_done(s)
     text = "".join(e.delta for e in events if isinstance(e, realtime.TextDelta))
     assert text == "You said: hi"
@@ -76,7 +75,6 @@ async def test_tool_call_round(wire: Wire) -> None:
     async with session(wire, tools=[add]) as s:
         assert wire.fake.received[0]["session"]["tools"][0]["name"] == "add"
         await s.send_text("2+3?")
-        await s.create_response()
         events = await collect_until_done(s, 2)
     started = [e for e in events if isinstance(e, realtime.ToolCallStarted)]
     finished = [e for e in events if isinstance(e, realtime.ToolCallFinished)]
@@ -103,7 +101,6 @@ async def test_failing_tool_reports_the_error_to_the_model(wire: Wire) -> None:
     wire.fake.reply_text("Sorry.")
     async with session(wire, tools=[explode]) as s:
         await s.send_text("go")
-        await s.create_response()
         events = await collect_until_done(s, 2)
     finished = next(e for e in events if isinstance(e, realtime.ToolCallFinished))
     assert finished.error == "ValueError: boom"
@@ -122,7 +119,6 @@ async def test_slow_tool_times_out_and_the_session_goes_on(wire: Wire) -> None:
     wire.fake.reply_text("Timed out.")
     async with session(wire, tools=[hang], tool_timeout=0.05) as s:
         await s.send_text("go")
-        await s.create_response()
         events = await collect_until_done(s, 2)
     finished = next(e for e in events if isinstance(e, realtime.ToolCallFinished))
     assert finished.error is not None and "timed out" in finished.error
@@ -133,7 +129,6 @@ async def test_sync_tool_runs_in_a_thread(wire: Wire) -> None:
     wire.fake.reply_text("42")
     async with session(wire, tools=[add]) as s:
         await s.send_text("x")
-        await s.create_response()
         events = await collect_until_done(s, 2)
     finished = next(e for e in events if isinstance(e, realtime.ToolCallFinished))
     assert finished.output == "42"
@@ -143,7 +138,7 @@ async def test_response_create_is_serialised(wire: Wire) -> None:
     wire.fake.reply_text("one")
     wire.fake.reply_text("two")
     async with session(wire) as s:
-        await s.send_text("x")
+        await s.send_text("x", respond=False)
         # Back to back: the second must wait for the first's response.done, or the server
         # refuses it with conversation_already_has_active_response.
         await s.create_response()
@@ -166,7 +161,6 @@ async def test_server_error_is_an_event_and_the_session_goes_on(wire: Wire) -> N
         assert isinstance(event, realtime.Error)
         assert event.code == "input_audio_buffer_commit_empty"
         await s.send_text("still there?")
-        await s.create_response()
         events = await collect_until_done(s)
     assert isinstance(events[-1], realtime.ResponseDone)
 
@@ -176,7 +170,6 @@ async def test_interrupt_cancels_and_truncates_at_what_was_played(wire: Wire) ->
     wire.fake.reply_audio(pcm, "a long story", stall_after=4)  # deltas: T A T A
     async with session(wire, output_modalities=["audio"]) as s:
         await s.send_text("tell me a story")
-        await s.create_response()
         audio = 0
         with anyio.fail_after(10):
             async for event in s:
@@ -190,7 +183,6 @@ async def test_interrupt_cancels_and_truncates_at_what_was_played(wire: Wire) ->
         # The server handles client events in order: once the next response is done, the
         # truncation has been answered too.
         await s.send_text("go on")
-        await s.create_response()
         await collect_until_done(s)
     cut = next(item for item in s.history if item["id"] == interrupted.item_id)
     assert cut["content"][0]["transcript"] == ""

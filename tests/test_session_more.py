@@ -38,7 +38,6 @@ async def test_audio_chunk_size_guard(wire: Wire) -> None:
 async def test_history_follows_deletes(wire: Wire) -> None:
     async with session(wire) as s:
         await s.send_text("first")
-        await s.create_response()
         await collect_until_done(s)
         user_id = s.history[0]["id"]
         log = EventLog()
