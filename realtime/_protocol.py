@@ -10,12 +10,13 @@ raises before anything is sent, so a list of messages goes out whole or not at a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._errors import FrameEncodeError, InvalidFrameError, NotConnectedError
+from ._errors import FrameEncodeError, InvalidFrameError, NotConnectedError, mask_secrets
 from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
 from ._state import ConnectionState, Trigger, next_state
 from .events import Closed, Connected, Event, FrameError, parse_text
@@ -135,6 +136,13 @@ class Protocol:
         self._closed(Closed(code=code, reason=reason, clean=not lost))
 
     def _closed(self, closed: Closed) -> None:
+        error = self.last_error
+        if error is not None:
+            # Server text: a key it echoes back is masked, as in our errors.
+            message = error.get("message")
+            if isinstance(message, str):
+                error = {**error, "message": mask_secrets(message)}
+            closed = dataclasses.replace(closed, server_error=error)
         self.last_close = closed
         self._events.append(closed)
 

@@ -85,18 +85,14 @@ async def test_session_on_the_beta_shape_names_the_code_and_the_message(wire: Wi
     assert BETA_MESSAGE in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="main: connect() opens, and the final Closed carries the close reason only; the "
-    "lead's issue 13 §2 makes connect()'s errors carry the server's message",
-)
 async def test_connect_on_the_beta_shape_names_the_code_and_the_message(wire: Wire) -> None:
     text = ""
     try:
         async with wire.connect(wire.config(headers=BETA)) as conn:
             events = await events_until_closed(conn)
         closed = events[-1]
-        text = f"{closed.code} {closed.reason}"
+        error = closed.server_error or {}
+        text = f"{closed.code} {closed.reason} {error.get('code')}: {error.get('message')}"
     except ConnError as exc:
         text = str(exc)
     assert "beta_api_shape_disabled" in text

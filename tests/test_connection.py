@@ -430,7 +430,9 @@ async def test_a_send_after_a_refusal_says_why(wire: Wire) -> None:
     wire.set_handler(_refuse_session)
     log = EventLog()
     async with wire.connect(session=log) as conn:
-        await log.wait_for(Closed)
+        closed = await log.wait_for(Closed)
+        assert closed.server_error["code"] == "invalid_api_key"
+        assert "sk-proj-abcdefghijklmnop" not in repr(closed)
         with pytest.raises(realtime.NotConnectedError) as caught:
             await conn.send_message({"type": "response.create"})
     error = caught.value

@@ -42,6 +42,9 @@ class Closed:
         reason: The close reason the peer gave, or ``""``.
         clean: Whether the closing handshake completed.
         unsent: Messages (as dicts) that the app asked to send and that were not sent.
+        server_error: The ``error`` object of the last ``error`` event the server sent on
+            this connection, if any: why the server closed, when it said so (a refused key,
+            the retired beta shape, ...).
     """
 
     type: ClassVar[Literal["realtime.closed"]] = "realtime.closed"
@@ -49,6 +52,7 @@ class Closed:
     reason: str
     clean: bool
     unsent: tuple[dict[str, Any], ...] = ()
+    server_error: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
