@@ -171,7 +171,8 @@ class FakeConnection:
         path: The request path.
         query: The query parameters.
         headers: The handshake headers (case-insensitive).
-        closed: The close code and reason once the connection ended, else ``None``.
+        closed: The close code and reason once the connection ended (or the fake sent its
+            close frame), else ``None``.
         session: The session object, as the last ``session.updated`` showed it.
         conversation: The conversation's items (``conversation.items``).
     """
@@ -201,6 +202,7 @@ class FakeConnection:
         self._close_sent = False
         self._tg: TaskGroup | None = None
         self._expiry = anyio.CancelScope()
+        self._created = False
 
     @property
     def model(self) -> str | None:
@@ -279,6 +281,10 @@ class FakeConnection:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame with ``code`` and ``reason``."""
         self._close_sent = True
+        # Ended from now on, as the journal and live_connections see it: the client's echo
+        # arrives later, or never if serving stops first.
+        if self.closed is None:
+            self.closed = (code, reason)
         await self._socket.close(code, reason)
 
     async def abort(self) -> None:
@@ -316,8 +322,10 @@ class FakeConnection:
         self.audio.idle_since_ms = self.audio.stream_ms(self.session["audio"]["input"]["format"])
         await self.send_event(self.server.rate_limits(run))
 
-    async def _expire_after(self, seconds: float) -> None:
-        with self._expiry:
+    async def _expire_after(self, seconds: float, scope: anyio.CancelScope) -> None:
+        # The scope is made by schedule_expiry, not here: a cancel_expiry() between start_soon
+        # and this task's first step must still cancel it.
+        with scope:
             await anyio.sleep(seconds)
             if self.closed is None and not self._close_sent:
                 await self.send_event(
@@ -326,9 +334,9 @@ class FakeConnection:
                 await self.close(1001, SESSION_EXPIRED)
 
     def schedule_expiry(self, seconds: float) -> None:
-        if self._tg is not None:
+        if self._tg is not None and self._created:
             self.cancel_expiry()
-            self._tg.start_soon(self._expire_after, seconds)
+            self._tg.start_soon(self._expire_after, seconds, self._expiry)
 
     def cancel_expiry(self) -> None:
         self._expiry.cancel()
@@ -336,12 +344,15 @@ class FakeConnection:
 
     async def serve(self, tg: TaskGroup) -> None:
         self._tg = tg
-        if self.server.session_limit is not None:
-            self.schedule_expiry(self.server.session_limit)
         if not await self._authenticate():
             await self._drain()
             return
         await self.send_event({"type": "session.created", "session": self.session})
+        # A session's time counts from session.created: the expiry never precedes it, even at
+        # 0 seconds with latency injected (both events would wait out the latency together).
+        self._created = True
+        if self.server.session_limit is not None:
+            self.schedule_expiry(self.server.session_limit)
         while True:
             message = await self._socket.receive()
             if isinstance(message, Close):
