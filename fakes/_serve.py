@@ -89,6 +89,16 @@ _MAX_BODY = 16 * 1024 * 1024
 _LOST = Close(1006, "connection lost")
 
 
+def _text_frame(payload: bytes) -> bytes:
+    """A final, unmasked text frame (RFC 6455 5.2), as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
 class _ClosedError(Exception):
     """The TCP connection ended while reading the upgrade request."""
 
@@ -196,23 +206,26 @@ class _WsServerSocket(ServerSocket):
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             self._end(_LOST)
 
-    async def _send(self, event: Event) -> bool:
-        """Queue ``event``'s frame; it is written with the frames queued before the sender
-        yields (one write for a burst of events, not one each); at once past _CORK_LIMIT
-        bytes (backpressure) and for a close frame."""
+    async def _send(self, event: Event) -> None:
+        """Queue ``event``'s frame (see :meth:`_queue`)."""
         if self.ended is not None:
-            return False
+            return
         try:
             data = self._ws.send(event)
         except LocalProtocolError:
-            return False
+            return
+        await self._queue(data, now=isinstance(event, CloseConnection))
+
+    async def _queue(self, data: bytes, *, now: bool = False) -> None:
+        """Queue a frame; it is written with the frames queued before the sender yields (one
+        write for a burst of events, not one each); at once past _CORK_LIMIT bytes
+        (backpressure) and with ``now`` (a close frame)."""
         self._out += data
-        if len(self._out) >= _CORK_LIMIT or isinstance(event, CloseConnection):
+        if now or len(self._out) >= _CORK_LIMIT:
             await self._flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             self._task_group.start_soon(self._flush_soon)
-        return self.ended is None
 
     async def _flush(self) -> None:
         async with self._write_lock:
@@ -292,7 +305,11 @@ class _WsServerSocket(ServerSocket):
             return self.ended or _LOST
 
     async def send_text(self, text: str) -> None:
-        await self._send(TextMessage(data=text))
+        # Framed here rather than by wsproto (the hottest path of a served fake): one unmasked
+        # final text frame, no extension negotiated; wsproto still sends pongs and closes, and
+        # its state says whether data may still be sent.
+        if self.ended is None and self._ws.state is ConnectionState.OPEN:
+            await self._queue(_text_frame(text.encode()))
 
     async def send_bytes(self, data: bytes) -> None:
         await self._send(BytesMessage(data=data))
