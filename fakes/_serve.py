@@ -134,6 +134,7 @@ class _WsServerSocket(ServerSocket):
         self._write_lock = anyio.Lock(fast_acquire=True)
         self._out = bytearray()  # frames queued, written at the sender's next yield
         self._flush_scheduled = False
+        self._wake_writer = anyio.Event()
         send, recv = anyio.create_memory_object_stream[str | bytes | Close](_INBOX_SIZE)
         self._inbox_send = send
         self._inbox = recv
@@ -176,6 +177,7 @@ class _WsServerSocket(ServerSocket):
         await self._write(data or b"")
         leftover, _ = self._http.trailing_data
         self._task_group.start_soon(self._read, bytes(leftover))
+        self._task_group.start_soon(self._writer)
 
     async def reject(
         self, status_code: int, body: bytes = b"", content_type: str = "application/json"
@@ -224,8 +226,9 @@ class _WsServerSocket(ServerSocket):
         if now or len(self._out) >= _CORK_LIMIT:
             await self._flush()
         elif not self._flush_scheduled:
+            # Woken rather than spawned: a task per burst cost more than the write it made.
             self._flush_scheduled = True
-            self._task_group.start_soon(self._flush_soon)
+            self._wake_writer.set()
 
     async def _flush(self) -> None:
         async with self._write_lock:
@@ -234,11 +237,13 @@ class _WsServerSocket(ServerSocket):
                 self._out.clear()
                 await self._write(data)
 
-    async def _flush_soon(self) -> None:
-        try:
-            await self._flush()
-        finally:
+    async def _writer(self) -> None:
+        """Write what was queued, each time a sender wakes it (then at the sender's yield)."""
+        while True:
+            await self._wake_writer.wait()
+            self._wake_writer = anyio.Event()
             self._flush_scheduled = False
+            await self._flush()
 
     def _end(self, close: Close) -> None:
         if self.ended is None:
