@@ -20,8 +20,14 @@ Measured, per server, then as ratios fake/aimock:
 aimock installs from the npm registry into ``bench/.aimock`` (gitignored) on the first run;
 without node/npm the script measures the fake alone and says so.
 
+(b) also reports the CPU per turn of the server and of the client process during (b): on two
+shared cores the rate at 20 connections follows their sum, and the client's share grows with
+the events it parses.
+
 Run: ``python bench/bench_fake_vs_aimock.py`` (about two minutes; ``--quick`` for a smoke run;
-``--profile FILE`` writes a cProfile of the fake server process).
+``--profile FILE`` writes a cProfile of the fake server process; ``--baseline-fake DIR`` also
+serves the fake of another checkout, e.g. ``git archive main | tar -x -C DIR``, in the same
+run, to compare before and after).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -104,6 +111,8 @@ class Server:
 class Result:
     sequential: float = 0.0  # turns/s
     concurrent: float = 0.0  # turns/s
+    concurrent_cpu_ms: float = 0.0  # server CPU per turn during (b)
+    client_cpu_ms: float = 0.0  # client process CPU per turn during (b)
     cpu_ms: float = 0.0  # server CPU per turn
     first_ms: float = 0.0  # median turn time, first 100
     last_ms: float = 0.0  # median turn time, last 100
@@ -111,14 +120,14 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-def start(name: str, command: list[str]) -> Server:
+def start(name: str, command: list[str], root: Path = ROOT) -> Server:
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=root,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert process.stdout is not None
     line = process.stdout.readline().strip()
@@ -191,7 +200,15 @@ async def sequential(server: Server, turns: int) -> tuple[float, float]:
     return turns / elapsed, cpu / turns * 1000
 
 
-async def concurrent(server: Server, connections: int, turns_each: int) -> float:
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def concurrent(
+    server: Server, connections: int, turns_each: int
+) -> tuple[float, float, float]:
+    """Turns/s, server CPU ms per turn and client CPU ms per turn."""
     async with AsyncExitStack() as stack:
         sessions = [await _session(server, stack) for _ in range(connections)]
 
@@ -200,10 +217,13 @@ async def concurrent(server: Server, connections: int, turns_each: int) -> float
                 await _turn(connection)
 
         await asyncio.gather(*(run(c) for c in sessions))  # warm up
+        cpu, own = server.cpu_seconds(), _own_cpu()
         start = time.perf_counter()
         await asyncio.gather(*(run(c) for c in sessions))
         elapsed = time.perf_counter() - start
-    return connections * turns_each / elapsed
+        cpu, own = server.cpu_seconds() - cpu, _own_cpu() - own
+    turns = connections * turns_each
+    return turns / elapsed, cpu / turns * 1000, own / turns * 1000
 
 
 async def flatness(server: Server, turns: int, result: Result) -> None:
@@ -230,9 +250,10 @@ async def measure(servers: dict[str, Server], args: argparse.Namespace) -> dict[
             rate, cpu = await sequential(server, args.turns)
             result.sequential = max(result.sequential, rate)
             result.cpu_ms = cpu if not result.cpu_ms else min(result.cpu_ms, cpu)
-            result.concurrent = max(
-                result.concurrent, await concurrent(server, 20, max(1, args.turns // 20))
-            )
+            rate, cpu, own = await concurrent(server, 20, max(1, args.turns // 20))
+            if rate > result.concurrent:
+                result.concurrent = rate
+                result.concurrent_cpu_ms, result.client_cpu_ms = cpu, own
     for name, server in servers.items():
         await flatness(server, args.long, results[name])
     return results
@@ -245,19 +266,29 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (a), (b), (c)")
     parser.add_argument("--quick", action="store_true", help="a smoke run (200 / 300 turns)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the fake server into FILE")
+    parser.add_argument(
+        "--baseline-fake",
+        metavar="DIR",
+        type=Path,
+        help="also serve the fake of the checkout in DIR (as 'fake@base')",
+    )
     args = parser.parse_args()
     if args.quick:
         args.turns, args.long, args.rounds = 200, 300, 1
     fake_command = [sys.executable, "-c", FAKE_SERVER, *([args.profile] if args.profile else [])]
     skipped = ensure_aimock()
     commands = {"fake": fake_command}
+    roots = {"fake": ROOT}
+    if args.baseline_fake is not None:
+        commands["fake@base"] = [sys.executable, "-c", FAKE_SERVER]
+        roots["fake@base"] = args.baseline_fake.resolve()
     if skipped is None:
         node = ["node", str(ROOT / "bench" / "aimock_server.mjs"), str(AIMOCK_MODULE), REPLY]
         commands[f"aimock {aimock_version()}"] = node
     servers: dict[str, Server] = {}
     try:
         for name, command in commands.items():
-            servers[name] = start(name, command)
+            servers[name] = start(name, command, roots.get(name, ROOT))
         results = asyncio.run(measure(servers, args))
     finally:
         for server in servers.values():
@@ -271,6 +302,8 @@ def main() -> None:
     rows = [
         ("sequential turns/s", "sequential", "{:,.0f}"),
         ("20 connections turns/s", "concurrent", "{:,.0f}"),
+        ("  server CPU ms/turn", "concurrent_cpu_ms", "{:.2f}"),
+        ("  client CPU ms/turn", "client_cpu_ms", "{:.2f}"),
         ("server CPU ms/turn", "cpu_ms", "{:.2f}"),
         ("median turn ms, first 100", "first_ms", "{:.2f}"),
         (f"median turn ms, last 100 of {args.long}", "last_ms", "{:.2f}"),
@@ -283,16 +316,23 @@ def main() -> None:
         if result.rss:
             steps = ", ".join(f"{rss:.0f}" for rss in result.rss)
             print(f"{name} server RSS MiB every 1,000 turns of (d): {steps}")
-    fake = results["fake"]
-    print(f"fake turn cost last/first: {fake.last_ms / fake.first_ms:.2f}  (target <= 1.2)")
+    fakes = [name for name in results if name.startswith("fake")]
+    for name in fakes:
+        fake = results[name]
+        print(f"{name} turn cost last/first: {fake.last_ms / fake.first_ms:.2f}  (target <= 1.2)")
     if skipped is not None:
         print(skipped)
         return
-    aimock = next(r for name, r in results.items() if name != "fake")
+    aimock = next(r for name, r in results.items() if not name.startswith("fake"))
     print(f"aimock turn cost last/first: {aimock.last_ms / aimock.first_ms:.2f}")
-    print(f"ratio fake/aimock, sequential turns/s: {fake.sequential / aimock.sequential:.2f}")
-    print(f"ratio fake/aimock, 20 connections turns/s: {fake.concurrent / aimock.concurrent:.2f}")
-    print(f"ratio fake/aimock, server CPU per turn: {fake.cpu_ms / aimock.cpu_ms:.2f}")
+    for name in fakes:
+        fake = results[name]
+        print(f"ratio {name}/aimock, sequential turns/s: {fake.sequential / aimock.sequential:.2f}")
+        print(
+            f"ratio {name}/aimock, 20 connections turns/s: "
+            f"{fake.concurrent / aimock.concurrent:.2f}"
+        )
+        print(f"ratio {name}/aimock, server CPU per turn: {fake.cpu_ms / aimock.cpu_ms:.2f}")
     print("(targets: turns/s ratios >= 1.0; fake turn cost last/first <= 1.2)")
 
 

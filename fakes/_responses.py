@@ -86,7 +86,10 @@ class ResponseHost(Protocol):
     session: dict[str, Any]
     conversation: Conversation
 
-    async def send_event(self, event: dict[str, Any]) -> dict[str, Any]: ...
+    async def send_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Send ``event`` as it is at the call: later changes to what it contains (the items of
+        a response still streaming) must not show in what was sent."""
+        ...
 
 
 @dataclass
@@ -306,8 +309,9 @@ class ResponseRun:
     # -- event helpers -----------------------------------------------------------------------
 
     async def _emit(self, event: dict[str, Any]) -> None:
-        # A copy: the items it shows change as the response streams on.
-        await self.host.send_event(json_copy(event))
+        # No copy: send_event sends the event as it is now, although the items it shows
+        # change as the response streams on.
+        await self.host.send_event(event)
 
     def _response(self) -> dict[str, Any]:
         fmt = self.params.output_format
@@ -316,7 +320,7 @@ class ResponseRun:
             "id": self.id,
             "status": self.status,
             "status_details": self.status_details,
-            "output": self.output,  # copied by _emit
+            "output": self.output,  # a snapshot is sent (ResponseHost.send_event)
             "conversation_id": self.host.conversation.id if self.in_conversation else None,
             "output_modalities": self.params.output_modalities,
             "max_output_tokens": self.params.max_output_tokens,

@@ -89,6 +89,16 @@ _MAX_BODY = 16 * 1024 * 1024
 _LOST = Close(1006, "connection lost")
 
 
+def _text_frame(payload: bytes) -> bytes:
+    """A final, unmasked text frame (RFC 6455 5.2), as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
 class _ClosedError(Exception):
     """The TCP connection ended while reading the upgrade request."""
 
@@ -124,6 +134,7 @@ class _WsServerSocket(ServerSocket):
         self._write_lock = anyio.Lock(fast_acquire=True)
         self._out = bytearray()  # frames queued, written at the sender's next yield
         self._flush_scheduled = False
+        self._wake_writer = anyio.Event()
         send, recv = anyio.create_memory_object_stream[str | bytes | Close](_INBOX_SIZE)
         self._inbox_send = send
         self._inbox = recv
@@ -166,6 +177,7 @@ class _WsServerSocket(ServerSocket):
         await self._write(data or b"")
         leftover, _ = self._http.trailing_data
         self._task_group.start_soon(self._read, bytes(leftover))
+        self._task_group.start_soon(self._writer)
 
     async def reject(
         self, status_code: int, body: bytes = b"", content_type: str = "application/json"
@@ -196,23 +208,27 @@ class _WsServerSocket(ServerSocket):
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             self._end(_LOST)
 
-    async def _send(self, event: Event) -> bool:
-        """Queue ``event``'s frame; it is written with the frames queued before the sender
-        yields (one write for a burst of events, not one each); at once past _CORK_LIMIT
-        bytes (backpressure) and for a close frame."""
+    async def _send(self, event: Event) -> None:
+        """Queue ``event``'s frame (see :meth:`_queue`)."""
         if self.ended is not None:
-            return False
+            return
         try:
             data = self._ws.send(event)
         except LocalProtocolError:
-            return False
+            return
+        await self._queue(data, now=isinstance(event, CloseConnection))
+
+    async def _queue(self, data: bytes, *, now: bool = False) -> None:
+        """Queue a frame; it is written with the frames queued before the sender yields (one
+        write for a burst of events, not one each); at once past _CORK_LIMIT bytes
+        (backpressure) and with ``now`` (a close frame)."""
         self._out += data
-        if len(self._out) >= _CORK_LIMIT or isinstance(event, CloseConnection):
+        if now or len(self._out) >= _CORK_LIMIT:
             await self._flush()
         elif not self._flush_scheduled:
+            # Woken rather than spawned: a task per burst cost more than the write it made.
             self._flush_scheduled = True
-            self._task_group.start_soon(self._flush_soon)
-        return self.ended is None
+            self._wake_writer.set()
 
     async def _flush(self) -> None:
         async with self._write_lock:
@@ -221,11 +237,13 @@ class _WsServerSocket(ServerSocket):
                 self._out.clear()
                 await self._write(data)
 
-    async def _flush_soon(self) -> None:
-        try:
-            await self._flush()
-        finally:
+    async def _writer(self) -> None:
+        """Write what was queued, each time a sender wakes it (then at the sender's yield)."""
+        while True:
+            await self._wake_writer.wait()
+            self._wake_writer = anyio.Event()
             self._flush_scheduled = False
+            await self._flush()
 
     def _end(self, close: Close) -> None:
         if self.ended is None:
@@ -292,7 +310,11 @@ class _WsServerSocket(ServerSocket):
             return self.ended or _LOST
 
     async def send_text(self, text: str) -> None:
-        await self._send(TextMessage(data=text))
+        # Framed here rather than by wsproto (the hottest path of a served fake): one unmasked
+        # final text frame, no extension negotiated; wsproto still sends pongs and closes, and
+        # its state says whether data may still be sent.
+        if self.ended is None and self._ws.state is ConnectionState.OPEN:
+            await self._queue(_text_frame(text.encode()))
 
     async def send_bytes(self, data: bytes) -> None:
         await self._send(BytesMessage(data=data))

@@ -69,6 +69,7 @@ Handler = Callable[[dict[str, Any], "FakeConnection"], Awaitable[None] | None]
 """A handler for one client event type: ``handler(event, connection)``, sync or async."""
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DECODE = json.JSONDecoder().decode
 REALTIME_PATH = "/v1/realtime"
 AZURE_PATH = "/openai/v1/realtime"
 MISSING_AUTH = "Missing bearer or basic authentication in header"
@@ -196,7 +197,8 @@ class FakeConnection:
         path: The request path.
         query: The query parameters.
         headers: The handshake headers (case-insensitive).
-        closed: The close code and reason once the connection ended, else ``None``.
+        closed: The close code and reason once the connection ended (or the fake sent its
+            close frame), else ``None``.
         session: The session object, as the last ``session.updated`` showed it.
         conversation: The conversation's items (``conversation.items``).
     """
@@ -206,9 +208,10 @@ class FakeConnection:
         self.path = socket.path
         self.query = dict(socket.query)
         self.headers = Headers(socket.headers)
-        # The journal: (sequence number, event), the last ``journal_events`` of each direction.
+        # The journal: (sequence number, event), the last ``journal_events`` of each direction;
+        # sent events as the JSON text sent (a snapshot, and smaller than the dicts).
         self._received: deque[tuple[int, dict[str, Any]]] = deque(maxlen=server.journal_events)
-        self._sent: deque[tuple[int, dict[str, Any]]] = deque(maxlen=server.journal_events)
+        self._sent: deque[tuple[int, str]] = deque(maxlen=server.journal_events)
         self.closed: tuple[int, str] | None = None
         self.ids = server.ids
         now = server.clock()
@@ -221,11 +224,10 @@ class FakeConnection:
         self.runs: list[ResponseRun] = []
         self._behaviour = Behaviour(self, server.script, server.pacing)
         self._socket = socket
-        # fast_acquire: no yield when free, so that a burst of events leaves in one write.
-        self._send_lock = anyio.Lock(fast_acquire=True)
         self._close_sent = False
         self._tg: TaskGroup | None = None
         self._expiry = anyio.CancelScope()
+        self._created = False
 
     @property
     def model(self) -> str | None:
@@ -242,7 +244,7 @@ class FakeConnection:
     def sent(self) -> list[dict[str, Any]]:
         """The server events sent on this connection, in order, as dicts (the last
         ``journal_events`` of them)."""
-        return [event for _, event in self._sent]
+        return [_DECODE(text) for _, text in self._sent]
 
     @property
     def active_response(self) -> ResponseRun | None:
@@ -272,24 +274,26 @@ class FakeConnection:
     async def send_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Send a server event, giving it an ``event_id`` if it has none; return it as sent.
 
-        Waits ``server.latency`` seconds first (latency injection).
+        The event is sent as it is at this call (later changes to the objects it contains do
+        not show), after ``server.latency`` seconds (latency injection).
         """
         if "event_id" not in event and event.get("type") not in _NO_EVENT_ID:
             event = {"type": event["type"], "event_id": self.ids.event(), **event}
+        text = _COMPACT.encode(event)
         if self.server.latency > 0:
             await anyio.sleep(self.server.latency)
         if self.closed is not None or self._close_sent:
             return event
-        async with self._send_lock:
-            await self._socket.send_text(_COMPACT.encode(event))
-        self._sent.append((self.server._next_seq(), event))
+        # Journaled before the send, so that the journal's order is the wire's whoever sends
+        # next; no lock: a ServerSocket sends each message whole and in the order of the calls.
+        self._sent.append((self.server._next_seq(), text))
+        await self._socket.send_text(text)
         return event
 
     async def send_text(self, text: str) -> None:
         """Send a raw text frame, as is."""
         if self.closed is None and not self._close_sent:
-            async with self._send_lock:
-                await self._socket.send_text(text)
+            await self._socket.send_text(text)
 
     async def send_dtmf(self, event: str) -> dict[str, Any]:
         """Send ``input_audio_buffer.dtmf_event_received`` for a key press (SIP calls)."""
@@ -304,6 +308,10 @@ class FakeConnection:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame with ``code`` and ``reason``."""
         self._close_sent = True
+        # Ended from now on, as the journal and live_connections see it: the client's echo
+        # arrives later, or never if serving stops first.
+        if self.closed is None:
+            self.closed = (code, reason)
         await self._socket.close(code, reason)
 
     async def abort(self) -> None:
@@ -322,8 +330,9 @@ class FakeConnection:
                 "server_error", "fake_server_failure", f"The fake Realtime server failed: {message}"
             )
             event = {"type": "error", "event_id": self.ids.event(), **event}
-            await self._socket.send_text(_COMPACT.encode(event))
-            self._sent.append((self.server._next_seq(), event))
+            text = _COMPACT.encode(event)
+            self._sent.append((self.server._next_seq(), text))
+            await self._socket.send_text(text)
             await self.close(1011, reason)
         self.closed = (1011, reason)
 
@@ -341,8 +350,10 @@ class FakeConnection:
         self.audio.idle_since_ms = self.audio.stream_ms(self.session["audio"]["input"]["format"])
         await self.send_event(self.server.rate_limits(run))
 
-    async def _expire_after(self, seconds: float) -> None:
-        with self._expiry:
+    async def _expire_after(self, seconds: float, scope: anyio.CancelScope) -> None:
+        # The scope is made by schedule_expiry, not here: a cancel_expiry() between start_soon
+        # and this task's first step must still cancel it.
+        with scope:
             await anyio.sleep(seconds)
             if self.closed is None and not self._close_sent:
                 await self.send_event(
@@ -351,9 +362,9 @@ class FakeConnection:
                 await self.close(1001, SESSION_EXPIRED)
 
     def schedule_expiry(self, seconds: float) -> None:
-        if self._tg is not None:
+        if self._tg is not None and self._created:
             self.cancel_expiry()
-            self._tg.start_soon(self._expire_after, seconds)
+            self._tg.start_soon(self._expire_after, seconds, self._expiry)
 
     def cancel_expiry(self) -> None:
         self._expiry.cancel()
@@ -361,12 +372,15 @@ class FakeConnection:
 
     async def serve(self, tg: TaskGroup) -> None:
         self._tg = tg
-        if self.server.session_limit is not None:
-            self.schedule_expiry(self.server.session_limit)
         if not await self._authenticate():
             await self._drain()
             return
         await self.send_event({"type": "session.created", "session": self.session})
+        # A session's time counts from session.created: the expiry never precedes it, even at
+        # 0 seconds with latency injected (both events would wait out the latency together).
+        self._created = True
+        if self.server.session_limit is not None:
+            self.schedule_expiry(self.server.session_limit)
         while True:
             message = await self._socket.receive()
             if isinstance(message, Close):
@@ -554,7 +568,7 @@ class FakeRealtimeServer:
     def sent(self) -> list[dict[str, Any]]:
         """Every server event the journal keeps, across connections, in order, as dicts."""
         merged = heapq.merge(*(c._sent for c in self.connections), key=lambda e: e[0])
-        return [event for _, event in merged]
+        return [_DECODE(text) for _, text in merged]
 
     async def wait_received(
         self, count: int = 1, *, event_type: str | None = None

@@ -20,7 +20,7 @@ from fakes._serve import HttpRequest
 from fakes._server import is_loopback
 from realtime import ConnectRequest
 from realtime.transports import HttpxWsTransport
-from tests.fake_client import DEFAULT_HEADERS, Client, types, user_text
+from tests.fake_client import DEFAULT_HEADERS, Client, connect, types, user_text
 
 TOOL = {
     "type": "function",
@@ -56,6 +56,18 @@ async def ws(
             yield client
             if client.close is None:
                 await channel.send_close(1000, "")
+    finally:
+        await transport.aclose()
+
+
+@asynccontextmanager
+async def ws_raw(url: str) -> AsyncIterator[Client]:
+    """A connection to the served fake; nothing read yet."""
+    transport = HttpxWsTransport()
+    request = ConnectRequest(url=url + "?model=gpt-realtime", headers=DEFAULT_HEADERS)
+    try:
+        async with transport.connect(request) as channel:
+            yield Client(channel)
     finally:
         await transport.aclose()
 
@@ -210,6 +222,52 @@ async def test_reset_cancels_a_pending_expiry_of_a_live_connection() -> None:
             await client.send({"type": "input_audio_buffer.clear"})
             assert (await client.recv())["type"] == "input_audio_buffer.cleared"
             assert fake.connections[0].received == [{"type": "input_audio_buffer.clear"}]
+
+
+async def test_expiry_never_precedes_session_created() -> None:
+    # Expiry at 0 seconds with latency injected: session.created and the expiry's error both
+    # wait out the latency; trio wakes the timers of one batch in either order, so with expiry
+    # counted from the accept (the bug) about one session in four opened with the error.
+    fake = FakeRealtimeServer(latency=0.001)
+    fake.expire_sessions_after(0)
+    firsts: list[list[str]] = []
+    with anyio.fail_after(20):
+        async with served(fake) as (url, _):
+            for _ in range(12):
+                async with ws_raw(url) as client:
+                    firsts.append(types([await client.recv(), await client.recv()]))
+                    await client.closed()
+    assert firsts == [["session.created", "error"]] * 12
+
+
+async def test_reset_cancels_an_expiry_not_yet_started() -> None:
+    fake = FakeRealtimeServer()
+    with anyio.fail_after(10):
+        async with connect(fake) as client:
+            # No yield in between: the expiry's task has not run its first step when the reset
+            # cancels it (the bug: it entered a fresh, uncancelled scope and expired the session).
+            fake.expire_sessions_after(0)
+            fake.reset()
+            await client.send({"type": "input_audio_buffer.clear"})
+            assert (await client.recv())["type"] == "input_audio_buffer.cleared"
+            await client.send({"type": "input_audio_buffer.clear"})
+            assert (await client.recv())["type"] == "input_audio_buffer.cleared"
+            assert fake.live_connections == fake.connections
+
+
+async def test_a_connection_the_fake_closed_is_no_longer_live() -> None:
+    # The close is the fake's own act: it shows at once, not when (or if) the client's echo
+    # comes back; a later fault must not reach a connection that is closing.
+    fake = FakeRealtimeServer()
+    with anyio.fail_after(10):
+        async with connect(fake) as client:
+            await fake.close_connections(4001, "bye")
+            assert fake.live_connections == []
+            assert fake.journal()["connections"][0]["closed"] == [4001, "bye"]
+            await fake.drop_connections()
+            close = await client.closed()
+    assert (close.code, close.reason) == (4001, "bye")
+    assert fake.connections[0].closed == (4001, "bye")
 
 
 BAD_REQUESTS = [
