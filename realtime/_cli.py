@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 import wave
@@ -461,12 +462,28 @@ async def _serve_forever(
                 out.write(f"control plane on {base}/_fake/\n")
             out.write("(Ctrl-C to stop)\n")
             out.flush()
-            await anyio.sleep_forever()
+            await _until_interrupted()
+            if err is not None:
+                err.write("stopped\n")
     except OSError as exc:
         raise CliError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONNECT
         ) from None
-    return EXIT_OK  # pragma: no cover - sleep_forever only ends by cancellation
+    return EXIT_OK
+
+
+async def _until_interrupted() -> None:
+    """Return on Ctrl-C (or SIGTERM).
+
+    A signal receiver, not KeyboardInterrupt: on Python 3.10, asyncio turns a KeyboardInterrupt
+    that cancels the main task into a CancelledError traceback and exit code 1.
+    """
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                return
+    except NotImplementedError:  # pragma: no cover - Windows: KeyboardInterrupt as before
+        await anyio.sleep_forever()
 
 
 async def _fake_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -292,7 +292,7 @@ def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
         "import pytest\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
     )
     pytester.syspathinsert()
-    result = pytester.runpytest_inprocess("-p", "anyio", "-q")
+    result = pytester.runpytest_inprocess("-p", "anyio", "-p", "no:asyncio", "-q")
     result.assert_outcomes(passed=1)
 
 
