@@ -28,37 +28,10 @@ from typing import Any
 
 import pytest
 
-__all__ = ["MARKER", "add_options", "cassette_url", "register_marker"]
+# Declared in the entry module: options and markers must exist before ``fakes`` is imported.
+from pytest_realtime_fake import CASSETTE_MARKER as MARKER
 
-MARKER = "realtime_cassette"
-DEFAULT_UPSTREAM = "wss://api.openai.com/v1/realtime"
-
-
-def add_options(parser: pytest.Parser) -> None:
-    """The command-line options (``pytest_addoption``)."""
-    group = parser.getgroup("realtime", "Realtime fake server and cassettes")
-    group.addoption(
-        "--realtime-record",
-        action="store_true",
-        default=False,
-        help="record missing @pytest.mark.realtime_cassette files through a proxy to "
-        "--realtime-upstream (key: $OPENAI_API_KEY)",
-    )
-    group.addoption(
-        "--realtime-upstream",
-        default=DEFAULT_UPSTREAM,
-        metavar="URL",
-        help=f"the Realtime endpoint cassettes are recorded from (default {DEFAULT_UPSTREAM})",
-    )
-
-
-def register_marker(config: pytest.Config) -> None:
-    """The marker's line in ``pytest --markers`` (``pytest_configure``)."""
-    config.addinivalue_line(
-        "markers",
-        f"{MARKER}(path): fake_realtime_url replays this recording (relative to the test "
-        "file); a missing one is recorded with --realtime-record, else the test fails.",
-    )
+__all__ = ["MARKER", "cassette_url"]
 
 
 def _path(request: pytest.FixtureRequest, marker: pytest.Mark) -> Path:

@@ -6,7 +6,10 @@ request types by ``tools/gen_client_schema.py``: do not edit by hand.
 
 from __future__ import annotations
 
-__all__ = ["FIELDS"]
+__all__ = ["FIELDS", "SDK_VERSION"]
+
+# The openai version the table was generated from (older SDKs have fewer fields).
+SDK_VERSION = "3.57.0"
 
 FIELDS: dict[str, dict[str, tuple[bool, bool]]] = {
     "event:conversation.item.create": {

@@ -1,4 +1,7 @@
-"""pytest plugin for the fake Realtime server (entry point ``realtime_fake``).
+"""pytest fixtures for the fake Realtime server.
+
+Registered by the ``realtime_fake`` entry point, the module :mod:`pytest_realtime_fake`, which
+imports this module only when a test first uses one of its fixtures (and declares the markers).
 
 Fixtures:
 
@@ -28,35 +31,13 @@ from typing import Any
 
 import pytest
 
+from pytest_realtime_fake import CALL_PASSED
+
 from . import _cassette
 from ._server import FakeRealtimeServer
 from ._threaded import serve_in_thread
 
 __all__ = ["fake_realtime", "fake_realtime_url"]
-
-_CALL_PASSED = pytest.StashKey[bool]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    _cassette.add_options(parser)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    _cassette.register_marker(config)
-    config.addinivalue_line(
-        "markers",
-        "fake_realtime(strict=True, **options): configure the fake_realtime fixture; "
-        "strict=False allows scripted steps the test never used; other options go to "
-        "FakeRealtimeServer(...).",
-    )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    if report.when == "call":
-        item.stash[_CALL_PASSED] = report.passed
-    return report
 
 
 @pytest.fixture
@@ -67,7 +48,7 @@ def fake_realtime(request: pytest.FixtureRequest) -> Iterator[FakeRealtimeServer
     strict = bool(options.pop("strict", True))
     fake = FakeRealtimeServer(**options)
     yield fake
-    fake.check(strict=strict and request.node.stash.get(_CALL_PASSED, False))
+    fake.check(strict=strict and request.node.stash.get(CALL_PASSED, False))
 
 
 @pytest.fixture
@@ -82,7 +63,7 @@ def fake_realtime_url(
     ``@pytest.mark.realtime_cassette(path)``, the cassette's replay (or recording proxy).
     """
     with _cassette.cassette_url(
-        request, lambda: request.node.stash.get(_CALL_PASSED, False)
+        request, lambda: request.node.stash.get(CALL_PASSED, False)
     ) as cassette:
         if cassette is not None:
             yield cassette

@@ -12,8 +12,11 @@ The distribution is ``realtime-wire``; the import name is ``realtime``.
 
 from __future__ import annotations
 
+from pathlib import Path as _Path
+
 from . import events
 from ._config import DEFAULT_URL, ConnectRequest, ModelConfig
+from ._conflict import warn_if_shared as _warn_if_shared
 from ._connection import DEFAULT_MODEL, Connection, Listener, connect
 from ._errors import (
     BufferOverflowError,
@@ -88,3 +91,5 @@ __all__ = [
     "connect",
     "events",
 ]
+
+_warn_if_shared(_Path(__file__).parent)

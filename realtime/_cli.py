@@ -8,8 +8,10 @@ rejected, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 import wave
@@ -17,6 +19,7 @@ from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -187,12 +190,52 @@ def _progress(err: TextIO) -> Any:
     return show
 
 
+def _check_audio_out(path: str) -> None:
+    """Fail before connecting when the WAV could not be written afterwards."""
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise CliError(f"--audio-out {path}: is a directory", EXIT_USAGE)
+    if not folder.is_dir():
+        raise CliError(f"--audio-out {path}: no such directory {str(folder)!r}", EXIT_USAGE)
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise CliError(f"--audio-out {path}: not writable", EXIT_USAGE)
+
+
+def _prompt(args: argparse.Namespace, stdin: TextIO | None) -> str | None:
+    """The prompt: the argument, else stdin when it is piped; never an empty message."""
+    prompt: str | None = args.prompt
+    if prompt is None and args.audio_in is None and stdin is not None and not stdin.isatty():
+        try:
+            piped = stdin.read()
+        except (OSError, ValueError):  # not readable after all (closed, or a test's stand-in)
+            piped = None
+        if piped is not None and not piped.strip():
+            raise CliError("stdin was empty: give a prompt", EXIT_USAGE)
+        if piped is not None:
+            return piped.rstrip("\n")
+    if prompt is not None and not prompt.strip():
+        raise CliError("the prompt is empty: give a message to send", EXIT_USAGE)
+    if prompt is None and args.audio_in is None:
+        raise CliError("give a prompt (or pipe one on stdin), or --audio-in FILE.wav", EXIT_USAGE)
+    return prompt
+
+
 async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    async with contextlib.AsyncExitStack() as stack:
+        return await _chat_in(args, out, err, stack)
+
+
+async def _chat_in(
+    args: argparse.Namespace, out: TextIO, err: TextIO, stack: contextlib.AsyncExitStack
+) -> int:
     import realtime
+    from realtime._config import _is_loopback
     from realtime.transports import Transport
 
-    if args.prompt is None and args.audio_in is None:
-        raise CliError("give a prompt, or --audio-in FILE.wav", EXIT_USAGE)
+    prompt = _prompt(args, getattr(args, "stdin", None))
+    if args.audio_out:
+        _check_audio_out(args.audio_out)
     pcm_in = read_wav(args.audio_in) if args.audio_in else None
     key = os.environ.get("OPENAI_API_KEY")
     transport: Transport | None = None
@@ -202,15 +245,23 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from realtime.transports import MemoryTransport
 
         fake = FakeRealtimeServer()
-        transport = MemoryTransport(fake)
-        config = realtime.ModelConfig(api_key="sk-embedded-fake")
         err.write("(no OPENAI_API_KEY and no --url: talking to the embedded fake server)\n")
+        if args.record:
+            # Served on loopback, so the recording names the fake's own URL.
+            url = await stack.enter_async_context(fake.serve("127.0.0.1", 0))
+            config = realtime.ModelConfig(api_key="sk-embedded-fake", url=url)
+        else:
+            transport = MemoryTransport(fake)
+            config = realtime.ModelConfig(api_key="sk-embedded-fake")
+    elif args.url is not None and not key and _is_loopback(urlsplit(args.url).hostname):
+        # A local server (`realtime fake serve`, `realtime replay`) wants some key, not ours.
+        config = realtime.ModelConfig(api_key="sk-local-dummy", url=args.url)
     else:
         config = realtime.ModelConfig(url=args.url or realtime.DEFAULT_URL)
     if args.record:
         from realtime.transports import HttpxWsTransport
 
-        recorder = realtime.Recorder(args.record)
+        recorder = stack.enter_context(realtime.Recorder(args.record))
         transport = recorder.transport(transport if transport is not None else HttpxWsTransport())
 
     counted = 0
@@ -239,8 +290,8 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             started = time.monotonic()
             if pcm_in is not None:
                 await s.send_audio(pcm_in, commit=True, respond=False, progress=_progress(err))
-            if args.prompt is not None:
-                await s.send_text(args.prompt, respond=False)
+            if prompt is not None:
+                await s.send_text(prompt, respond=False)
             await s.create_response()
             with anyio.fail_after(args.timeout):
                 async for event in s:
@@ -256,7 +307,7 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                             first_delta = time.monotonic() - started
                         audio_out.extend(event.pcm)
                     elif isinstance(event, realtime.Error):
-                        failed = f"server error: {event.code}: {event.message}"
+                        failed = f"server error: {event.describe()}"
                         if event.code == "invalid_api_key":
                             raise CliError(failed, EXIT_AUTH)
                         break
@@ -278,9 +329,15 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise CliError(f"no complete response within {args.timeout} s", EXIT_ERROR) from None
     out.write("\n")
     out.flush()
-    if args.audio_out:
+    if args.audio_out and audio_out:
         write_wav(args.audio_out, bytes(audio_out))
         err.write(f"wrote {len(audio_out) / 48_000:.2f} s of audio to {args.audio_out}\n")
+    elif args.audio_out and failed is None:
+        # A replayed text session, or a server that ignored output_modalities.
+        failed = (
+            f"the response carried no audio (status {status}): nothing written to "
+            f"{args.audio_out}; the server answered in text, or not at all"
+        )
     latency = f"{first_delta * 1000:.0f} ms" if first_delta is not None else "n/a"
     err.write(
         f"-- {counted} events, first delta after {latency}, tokens: "
@@ -292,9 +349,111 @@ async def _chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if status == "completed" else EXIT_ERROR
 
 
+class _Watched:
+    """One served connection's story, logged one line per event: open, failure, close."""
+
+    def __init__(self, server: Any, err: TextIO | None) -> None:
+        self.server = server
+        self.err = err
+        self.count = 0
+
+    def log(self, line: str) -> None:
+        if self.err is not None:
+            self.err.write(line + "\n")
+            self.err.flush()
+
+    def install(self) -> None:
+        # An instance attribute: the server's serve() hands `self.handle` to the listener.
+        handle = self.server.handle
+
+        async def logged(socket: Any) -> None:
+            self.count += 1
+            number = self.count
+            query = "&".join(f"{k}={v}" for k, v in socket.query.items())
+            self.log(f"[{number}] connection: {socket.path}{'?' + query if query else ''}")
+            failures = len(self.server.failures)
+            watched = _WatchedSocket(socket)
+            try:
+                await handle(watched)
+            finally:
+                for failure in self.server.failures[failures:]:
+                    self.log(f"[{number}] failure: {str(failure).splitlines()[0]}")
+                self.log(f"[{number}] {watched.ending()}")
+
+        self.server.handle = logged
+
+
+class _WatchedSocket:
+    """A :class:`ServerSocket` that remembers how its connection ended."""
+
+    def __init__(self, socket: Any) -> None:
+        self._socket = socket
+        self.path = socket.path
+        self.query = socket.query
+        self.headers = socket.headers
+        self.answer_pings = socket.answer_pings
+        self.by_server: tuple[int, str] | None = None
+        self.by_client: tuple[int, str] | None = None
+        self.aborted = False
+        self.refused: int | None = None
+
+    def ending(self) -> str:
+        if self.refused is not None:
+            return f"refused: HTTP {self.refused}"
+        if self.aborted:
+            return "dropped by the server (no close frame)"
+        if self.by_server is not None:
+            code, reason = self.by_server
+            return f"closed by the server: {code} {reason}".rstrip()
+        if self.by_client is not None:
+            code, reason = self.by_client
+            return f"closed by the client: {code} {reason}".rstrip()
+        return "closed"
+
+    async def accept(self) -> None:
+        await self._socket.accept()
+
+    async def reject(self, status: int, body: bytes = b"", *args: Any, **kwargs: Any) -> None:
+        self.refused = status
+        await self._socket.reject(status, body, *args, **kwargs)
+
+    async def receive(self) -> Any:
+        from realtime.transports import Close
+
+        message = await self._socket.receive()
+        if isinstance(message, Close) and self.by_server is None:
+            self.by_client = (message.code, message.reason)
+        return message
+
+    async def send_text(self, text: str) -> None:
+        await self._socket.send_text(text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._socket.send_bytes(data)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.by_server is None and self.by_client is None:
+            self.by_server = (code, reason)
+        await self._socket.close(code, reason)
+
+    async def abort(self) -> None:
+        self.aborted = True
+        await self._socket.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._socket, name)
+
+
 async def _serve_forever(
-    server: Any, host: str, port: int, out: TextIO, what: str, control: bool = False
+    server: Any,
+    host: str,
+    port: int,
+    out: TextIO,
+    what: str,
+    control: bool = False,
+    err: TextIO | None = None,
 ) -> int:
+    _Watched(server, err).install()
     try:
         async with server.serve(host, port) as url:
             out.write(f"{what} listening on {url}\n")
@@ -303,12 +462,28 @@ async def _serve_forever(
                 out.write(f"control plane on {base}/_fake/\n")
             out.write("(Ctrl-C to stop)\n")
             out.flush()
-            await anyio.sleep_forever()
+            await _until_interrupted()
+            if err is not None:
+                err.write("stopped\n")
     except OSError as exc:
         raise CliError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_CONNECT
         ) from None
-    return EXIT_OK  # pragma: no cover - sleep_forever only ends by cancellation
+    return EXIT_OK
+
+
+async def _until_interrupted() -> None:
+    """Return on Ctrl-C (or SIGTERM).
+
+    A signal receiver, not KeyboardInterrupt: on Python 3.10, asyncio turns a KeyboardInterrupt
+    that cancels the main task into a CancelledError traceback and exit code 1.
+    """
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                return
+    except NotImplementedError:  # pragma: no cover - Windows: KeyboardInterrupt as before
+        await anyio.sleep_forever()
 
 
 async def _fake_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -334,7 +509,13 @@ async def _fake_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     if args.script:
         apply_script(fake, load_script(args.script))
     return await _serve_forever(
-        fake, args.host, args.port, out, "fake Realtime server", control=True
+        fake,
+        args.host,
+        args.port,
+        out,
+        "fake Realtime server",
+        control=True,
+        err=None if args.quiet else err,
     )
 
 
@@ -402,14 +583,48 @@ async def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise CliError(f"{args.file}: no such file", EXIT_USAGE) from None
     except (OSError, ValueError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    return await _serve_forever(server, args.host, args.port, out, f"replay of {args.file}")
+    return await _serve_forever(
+        server, args.host, args.port, out, f"replay of {args.file}", err=None if args.quiet else err
+    )
+
+
+def _url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("ws", "wss", "http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a ws:// or wss:// URL (e.g. ws://127.0.0.1:8765/v1/realtime)"
+        )
+    return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _add_listen_options(command: argparse.ArgumentParser, host_help: str) -> None:
+    command.add_argument("--host", default="127.0.0.1", help=f"{host_help} (default: %(default)s)")
+    command.add_argument(
+        "--port",
+        type=int,
+        default=8765,
+        help="the TCP port to listen on; 0 picks a free one (default: %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``realtime`` command."""
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(
         prog="realtime", description="OpenAI Realtime API client and fake server."
     )
+    parser.add_argument("--version", action="version", version=f"realtime-wire {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     chat = commands.add_parser(
@@ -418,15 +633,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send one message and print the streamed reply. Without OPENAI_API_KEY "
         "and --url, talks to the embedded fake server (no network).",
     )
-    chat.add_argument("prompt", nargs="?", help="the user message")
-    chat.add_argument("--url", help="the Realtime endpoint (ws:// or wss://)")
+    chat.add_argument(
+        "prompt", nargs="?", help="the user message (read from stdin when it is piped)"
+    )
+    chat.add_argument(
+        "--url",
+        type=_url,
+        help="the Realtime endpoint (ws:// or wss://); a loopback one needs no key",
+    )
     chat.add_argument("--model", default=None, help="the model (default gpt-realtime)")
     chat.add_argument("--instructions", default=None, help="system instructions")
     chat.add_argument("--voice", default=None, help="output voice (with --audio-out)")
     chat.add_argument("--audio-in", metavar="FILE.wav", help="send a WAV file as input audio")
     chat.add_argument("--audio-out", metavar="FILE.wav", help="ask for audio, write it here")
     chat.add_argument("--record", metavar="FILE.jsonl", help="record the session's frames")
-    chat.add_argument("--timeout", type=float, default=60.0, help="seconds for the reply")
+    chat.add_argument(
+        "--timeout", type=_seconds, default=60.0, help="seconds for the reply (default: 60)"
+    )
     chat.set_defaults(run=_chat)
 
     fake = commands.add_parser("fake", help="the fake Realtime server")
@@ -440,12 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
         'STEPs, e.g. [{"text": "Hi"}, {"function_call": {"name": "f", "arguments": {"x": 1}}}], '
         'or {"script": [...], "rules": [...]}.',
     )
-    serve.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="the address to listen on (beyond loopback, --api-key is required)",
-    )
-    serve.add_argument("--port", type=int, default=8765)
+    _add_listen_options(serve, "the address to listen on (beyond loopback, --api-key is required)")
     serve.add_argument(
         "--script",
         metavar="FILE",
@@ -472,6 +690,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M",
         help="keep the last M closed connections in the journal (20)",
     )
+    serve.add_argument(
+        "-q", "--quiet", action="store_true", help="no log line per connection on stderr"
+    )
     serve.set_defaults(run=_fake_serve)
     _add_record_command(fake_commands)
 
@@ -482,15 +703,21 @@ def build_parser() -> argparse.ArgumentParser:
         "gets the recorded server events; a client that diverges gets an error.",
     )
     replay.add_argument("file", metavar="FILE.jsonl")
-    replay.add_argument("--host", default="127.0.0.1")
-    replay.add_argument("--port", type=int, default=8765)
+    _add_listen_options(replay, "the address to listen on")
     replay.add_argument("--pace", choices=["instant", "recorded"], default="instant")
+    replay.add_argument(
+        "-q", "--quiet", action="store_true", help="no log line per connection on stderr"
+    )
     replay.set_defaults(run=_replay)
     return parser
 
 
 def main(
-    argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    stdin: TextIO | None = None,
 ) -> int:
     """Run the ``realtime`` command; returns the exit code."""
     out = stdout if stdout is not None else sys.stdout
@@ -500,6 +727,8 @@ def main(
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    # Read by `chat` only when no prompt is given; a test passes its own.
+    args.stdin = stdin if stdin is not None else sys.stdin
     try:
         code: int = anyio.run(args.run, args, out, err)
     except CliError as exc:

@@ -21,6 +21,7 @@ __all__ = ["DEFAULT_URL", "ConnectRequest", "ModelConfig", "build_request", "cre
 
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
 AZURE_PATH = "/openai/v1/realtime"
+_DEFAULT_ENDPOINT = ("wss", "api.openai.com", "/v1/realtime")
 USER_AGENT = f"realtime-wire/{__version__}"
 
 ApiKey = str | Callable[[], "str | Awaitable[str]"]
@@ -211,16 +212,23 @@ async def build_request(config: ModelConfig, model: str | None) -> ConnectReques
     """Build the handshake request for ``config``: URL with query, headers, timeouts.
 
     Raises:
-        ConnError: The URL is not a WebSocket or HTTP URL, the key is of the wrong type, a
-            header holds a line break, or a credential (the key, an ``Authorization`` or
-            ``api-key`` header, a password in the URL) would travel in clear text to a host
-            that is not loopback.
+        ConnError: The URL is not a WebSocket or HTTP URL, the key is of the wrong type, no
+            key at all is given for the OpenAI service's URL, a header holds a line break, or
+            a credential (the key, an ``Authorization`` or ``api-key`` header, a password in
+            the URL) would travel in clear text to a host that is not loopback.
     """
     parts = urlsplit(config.url)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     if scheme not in ("ws", "wss"):
         raise ConnError(f"unsupported URL scheme {parts.scheme!r}: use ws, wss, http or https")
     key = await _resolve_key(config)
+    if (
+        not key
+        and (scheme, parts.hostname, parts.path.rstrip("/")) == _DEFAULT_ENDPOINT
+        and not any(_is_credential(name) for name in config.headers)
+    ):
+        # The service would refuse the session after the handshake; say why before it.
+        raise ConnError("no API key: set OPENAI_API_KEY or pass api_key=")
     if scheme == "ws" and not config.allow_insecure and not _is_loopback(parts.hostname):
         what = [f"the {name} header" for name in config.headers if _is_credential(name)]
         if parts.password:

@@ -166,6 +166,10 @@ class Error:
     param: str | None = None
     event_id: str | None = None
 
+    def describe(self) -> str:
+        """``code: message``, or the message alone when the server gave no code."""
+        return f"{self.code}: {self.message}" if self.code else self.message
+
 
 @dataclass(frozen=True, slots=True)
 class Closed:
@@ -392,14 +396,10 @@ class Session:
             await self._updated.wait()
         if self._update_error is not None:
             raise SessionError(
-                f"the server rejected the session configuration: "
-                f"{self._update_error.code}: {self._update_error.message}"
+                f"the server rejected the session configuration: {self._update_error.describe()}"
             )
         if self._closed is not None and self._last_error is not None:
-            raise SessionError(
-                f"the server closed the session: {self._last_error.code}: "
-                f"{self._last_error.message}"
-            )
+            raise SessionError(f"the server closed the session: {self._last_error.describe()}")
         if self._closed is not None:
             raise SessionError(
                 f"the connection closed during setup ({self._closed.code} {self._closed.reason})"
@@ -458,8 +458,18 @@ class Session:
 
     @property
     def response_active(self) -> bool:
-        """Whether a response is active or requested and not yet done."""
-        return self._busy
+        """Whether the model's turn goes on: a response is active, requested and not yet done,
+        or will be requested (the tools of a completed response still run, and the session
+        asks for the follow-up when they are done; see ``auto_respond_to_tools``).
+
+        So ``ResponseDone(...) if not s.response_active`` is the end of the turn, tool
+        rounds included.
+        """
+        return (
+            self._busy
+            or bool(self._queued)
+            or any(calls.follow_up for calls in self._calls.values())
+        )
 
     async def wait_idle(self) -> None:
         """Wait until no response is active or queued and no tool call is unanswered."""
@@ -729,6 +739,12 @@ class Session:
         self._busy = False
         self._active_response_id = None
         self._create_event_id = None
+        calls = self._calls.get(response_id)
+        if calls is not None:
+            # Before the event goes out: response_active tells its reader whether the
+            # turn goes on with a follow-up response.
+            calls.done = True
+            calls.follow_up = status == "completed" and self.auto_respond_to_tools
         self._emit(
             ResponseDone(
                 response_id,
@@ -741,13 +757,9 @@ class Session:
         truncate, self._pending_truncate = self._pending_truncate, None
         if truncate is not None:
             await self.connection.send_message(truncate)
-        calls = self._calls.get(response_id)
-        if calls is not None:
-            calls.done = True
-            calls.follow_up = status == "completed" and self.auto_respond_to_tools
-            if not calls.pending:
-                await self._tool_round_done(response_id)
-                return
+        if calls is not None and not calls.pending:
+            await self._tool_round_done(response_id)
+            return
         await self._next_queued()
 
     async def _on_text_delta(self, raw: dict[str, Any]) -> None:
@@ -817,10 +829,15 @@ class Session:
             await self._tool_round_done(response_id)
 
     async def _tool_round_done(self, response_id: str) -> None:
-        calls = self._calls.pop(response_id)
-        if calls.follow_up:
-            await self.create_response()
+        if self._calls[response_id].follow_up:
+            # Forgotten only once the follow-up is requested, so response_active never reads
+            # False in between.
+            try:
+                await self.create_response()
+            finally:
+                self._calls.pop(response_id, None)
         else:
+            del self._calls[response_id]
             await self._next_queued()
 
     async def _call_tool(self, name: str, arguments: str) -> tuple[str, str | None]:

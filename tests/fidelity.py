@@ -5,7 +5,6 @@ does not send."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from openai.types.realtime import RealtimeServerEvent
@@ -25,8 +24,6 @@ ALL_SERVER_EVENT_TYPES: frozenset[str] = frozenset(
 KNOWN_EXTRAS: frozenset[str] = frozenset(
     {"session.id", "session.object", "session.expires_at", "obfuscation"}
 )
-
-RECORDINGS = Path("/work/shared/recordings")
 
 
 def _extras(value: Any, path: str) -> list[str]:

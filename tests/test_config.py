@@ -4,6 +4,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+import realtime
 from realtime import ConnError, ModelConfig
 from realtime._config import USER_AGENT, build_request
 
@@ -22,8 +23,33 @@ async def test_default_url_and_headers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_no_key_no_authorization(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    request = await build_request(ModelConfig(), "m")
+    request = await build_request(ModelConfig(url="wss://gateway.example/v1/realtime"), "m")
     assert [name for name, _ in request.headers] == ["User-Agent"]
+
+
+@pytest.mark.parametrize(
+    "url", [realtime.DEFAULT_URL, "https://api.openai.com/v1/realtime/?model=x"]
+)
+async def test_no_key_for_the_service_fails_before_any_network(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConnError, match=r"^no API key: set OPENAI_API_KEY or pass api_key=$"):
+        await build_request(ModelConfig(url=url), "m")
+    # Nor through connect: the transport is never asked.
+    asked: list[object] = []
+
+    class Refuse:
+        def connect(self, request: object) -> object:  # pragma: no cover - must not run
+            asked.append(request)
+            raise AssertionError("no network without a key")
+
+    with pytest.raises(ConnError, match="no API key"):
+        await realtime.connect(ModelConfig(url=url), transport=Refuse())  # type: ignore[arg-type]
+    assert asked == []
+    # A credential header of the caller's own is a key too.
+    own = ModelConfig(url=url, headers={"Authorization": "Bearer sk-own"})
+    assert ("Authorization", "Bearer sk-own") in (await build_request(own, "m")).headers
 
 
 async def test_query_is_preserved_and_call_id_wins() -> None:

@@ -157,6 +157,15 @@ async def _no_error(client: Client, event: dict[str, Any], answer: str) -> dict[
 
 
 def test_the_schema_table_is_generated_from_the_installed_sdk() -> None:
+    import openai
+
+    from fakes._client_schema import SDK_VERSION
+
+    if openai.__version__ != SDK_VERSION:
+        pytest.skip(
+            f"the table was generated from openai {SDK_VERSION}, openai {openai.__version__} "
+            "is installed (an older floor, tested by .ci/run)"
+        )
     result = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "gen_client_schema.py"), "--check"],
         capture_output=True,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,12 +15,10 @@ import pytest
 
 import fakes
 from fakes import Audio, FakeRealtimeServer, FunctionCall, Text
+from tests._recordings import recording
 from tests.fake_client import connect, types, user_text
 
-RECORDING = Path(
-    "/work/shared/recordings/test_parity_ws__test_text_tool_round_parity-openai-current.jsonl"
-)
-RECORDED = [json.loads(line) for line in RECORDING.read_text().splitlines()]
+RECORDING = "test_parity_ws__test_text_tool_round_parity-openai-current.jsonl"
 TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -74,7 +71,7 @@ async def test_a_message_and_a_call_stream_exactly_like_the_recording() -> None:
         FunctionCall("get_weather", {"city": "London"}),
     )
     seen = await _one_response(fake)
-    names = [r["event"]["type"] for r in RECORDED if r["from"] == "server"]
+    names = [r["event"]["type"] for r in recording(RECORDING) if r["from"] == "server"]
     first = names.index("response.created")
     expected = _collapse(names[first : names.index("response.done") + 1])
     assert _collapse(types(seen)) == expected

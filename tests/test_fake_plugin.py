@@ -215,3 +215,60 @@ def test_the_documented_sdk_examples_pass_as_written(pytester: pytest.Pytester, 
         *plugins, "-o", "asyncio_default_fixture_loop_scope=function", "-q"
     )
     result.assert_outcomes(passed=1)
+
+
+# -- living beside a project's own `fakes` package ------------------------------------------------
+
+PROJECT_FAKES = """
+class FakeMailer:
+    sent = []
+"""
+
+PROJECT_TESTS = """
+from fakes import FakeMailer
+
+
+def test_the_project_uses_its_own_fakes():
+    assert FakeMailer.sent == []
+"""
+
+PROJECT_TESTS_USING_OURS = """
+def test_one_that_wants_our_fake(fake_realtime):
+    pass
+
+
+def test_one_that_wants_the_served_fake(fake_realtime_url):
+    pass
+"""
+
+
+def test_a_project_with_its_own_fakes_package_runs(pytester: pytest.Pytester) -> None:
+    # `python -m pytest` from the project's root: its `fakes` comes first on sys.path. A fresh
+    # interpreter, so our `fakes` is not already imported as it is in this process.
+    pytester.mkpydir("fakes").joinpath("__init__.py").write_text(PROJECT_FAKES)
+    pytester.makepyfile(test_project=PROJECT_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1)
+    assert "Error while loading plugin" not in result.stderr.str()
+
+
+def test_only_the_tests_using_our_fixtures_fail_on_a_fakes_conflict(
+    pytester: pytest.Pytester,
+) -> None:
+    fakes_init = pytester.mkpydir("fakes").joinpath("__init__.py")
+    fakes_init.write_text(PROJECT_FAKES)
+    pytester.makepyfile(test_project=PROJECT_TESTS, test_ours=PROJECT_TESTS_USING_OURS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1, errors=2)
+    output = result.stdout.str()
+    assert "'import fakes' finds another package" in output
+    assert str(fakes_init) in output
+    assert "rename your package" in output
+
+
+def test_our_fixtures_work_in_a_fresh_interpreter(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_ours="def test_it(fake_realtime):\n    assert fake_realtime.connections == []\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1)

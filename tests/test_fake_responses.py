@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
 from fakes import DEFAULT_TEXT, FakeRealtimeServer
+from tests._recordings import recording
 from tests.fake_client import connect, types, user_text
 
 TEXT_SESSION = {
     "type": "session.update",
     "session": {"type": "realtime", "output_modalities": ["text"]},
 }
-RECORDINGS = Path("/work/shared/recordings")
 
 
 def _collapse(names: list[str]) -> list[str]:
@@ -31,11 +30,7 @@ def _collapse(names: list[str]) -> list[str]:
 
 def _recorded(name: str, start: str) -> list[str]:
     """Server event types of a recording, from the first ``start`` event on."""
-    events = [
-        json.loads(line)
-        for line in (RECORDINGS / name).read_text().splitlines()
-        if json.loads(line)["from"] == "server"
-    ]
+    events = [line for line in recording(name) if line["from"] == "server"]
     names = [e["event"]["type"] for e in events]
     return _collapse(names[names.index(start) :])
 

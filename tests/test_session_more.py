@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 import realtime
@@ -45,3 +46,34 @@ async def test_history_follows_deletes(wire: Wire) -> None:
         await s.connection.send_message({"type": "conversation.item.delete", "item_id": user_id})
         await log.wait_for("conversation.item.deleted")
     assert [item.get("role") for item in s.history] == ["assistant"]
+
+
+async def test_response_active_spans_the_tool_round(wire: Wire) -> None:
+    # The docs' loop ends at `ResponseDone(...) if not s.response_active`: the function-call
+    # response must not end it while its tool still runs and a follow-up will be requested.
+    release = anyio.Event()
+
+    @realtime.tool
+    async def slow_lookup(city: str) -> str:
+        """Look up slowly.
+
+        Args:
+            city: The city.
+        """
+        await release.wait()
+        return f"foggy in {city}"
+
+    wire.fake.reply_function_call("slow_lookup", {"city": "London"})
+    wire.fake.reply_text("Foggy.")
+    seen: list[tuple[str, bool]] = []
+    async with session(wire, tools=[slow_lookup]) as s:
+        await s.send_text("Weather in London?")
+        await s.create_response()
+        with anyio.fail_after(10):
+            async for event in s:
+                if isinstance(event, realtime.ResponseDone):
+                    seen.append((event.text, s.response_active))
+                    release.set()
+                    if not s.response_active:
+                        break
+    assert seen == [("", True), ("Foggy.", False)]

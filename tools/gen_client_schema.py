@@ -41,9 +41,12 @@ request types by ``tools/gen_client_schema.py``: do not edit by hand.
 
 from __future__ import annotations
 
-__all__ = ["FIELDS"]
+__all__ = ["FIELDS", "SDK_VERSION"]
 
-FIELDS: dict[str, dict[str, tuple[bool, bool]]] = {
+# The openai version the table was generated from (older SDKs have fewer fields).
+SDK_VERSION = "{version}"
+
+FIELDS: dict[str, dict[str, tuple[bool, bool]]] = {{
 '''
 
 
@@ -159,7 +162,9 @@ def build() -> dict[str, dict[str, tuple[bool, bool]]]:
 
 
 def render(table: dict[str, dict[str, tuple[bool, bool]]]) -> str:
-    lines = [HEADER]
+    import openai
+
+    lines = [HEADER.format(version=openai.__version__)]
     for name in sorted(table):
         lines.append(f"    {name!r}: {{\n")
         for field, (required, nullable) in table[name].items():
