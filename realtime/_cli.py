@@ -371,12 +371,14 @@ class _Watched:
             number = self.count
             query = "&".join(f"{k}={v}" for k, v in socket.query.items())
             self.log(f"[{number}] connection: {socket.path}{'?' + query if query else ''}")
-            failures = len(self.server.failures)
+            # A fake or a replay keeps its failures; the recording proxy has none of its own.
+            seen: list[Any] = getattr(self.server, "failures", [])
+            failures = len(seen)
             watched = _WatchedSocket(socket)
             try:
                 await handle(watched)
             finally:
-                for failure in self.server.failures[failures:]:
+                for failure in seen[failures:]:
                     self.log(f"[{number}] failure: {str(failure).splitlines()[0]}")
                 self.log(f"[{number}] {watched.ending()}")
 

@@ -14,7 +14,9 @@ Blocks are of three kinds:
 
 Hidden HTML comments give a snippet what a reader does not need to see:
 ``<!-- example-setup: CODE -->`` just before a block runs ``CODE`` first (e.g. scripting the
-fake), and ``<!-- example-stdout: TEXT -->`` just after it requires ``TEXT`` in what it printed.
+fake; before a test file, it runs with ``pytester`` and ``ROOT`` to lay out files the test needs,
+e.g. a cassette), and ``<!-- example-stdout: TEXT -->`` just after it requires ``TEXT`` in what
+it printed.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 _BLOCK = re.compile(r"^```python\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
-_SETUP = re.compile(r"<!-- example-setup: (.*?) -->\s*\Z", re.DOTALL)
 _STDOUT = re.compile(r"\A\s*<!-- example-stdout: (.*?) -->")
 _NAME = re.compile(r"\A# (\w+\.py)\b")
 
@@ -79,19 +80,28 @@ class Block:
         return compile(source, str(self.document), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 
 
+def _setup_of(before: str) -> str | None:
+    """The ``example-setup`` comment right before a block (the last one, not an earlier one)."""
+    tail = before.rstrip()
+    start = tail.rfind("<!-- example-setup: ")
+    if start < 0 or not tail.endswith("-->") or "-->" in tail[start:-3]:
+        return None
+    return tail[start + len("<!-- example-setup: ") : -3].strip()
+
+
 def blocks(document: Path) -> list[Block]:
     text = document.read_text()
     found = []
     for match in _BLOCK.finditer(text):
         before, after = text[: match.start()], text[match.end() :]
-        setup = _SETUP.search(before)
+        setup = _setup_of(before)
         stdout = _STDOUT.match(after)
         found.append(
             Block(
                 document,
                 before.count("\n") + 2,
                 match.group(1),
-                setup.group(1) if setup else None,
+                setup,
                 stdout.group(1) if stdout else None,
             )
         )
@@ -127,6 +137,8 @@ def test_documented_test_file_passes(pytester: pytest.Pytester, block: Block) ->
     name = (block.name or "test_example.py").removesuffix(".py")
     pytester.makepyfile(**modules, **{name: block.code})
     pytester.syspathinsert()
+    if block.setup is not None:
+        exec(block.setup, {"pytester": pytester, "ROOT": ROOT})
     if "pytest.mark.asyncio" in block.code:
         plugins = ["-p", "asyncio", "-o", "asyncio_default_fixture_loop_scope=function"]
     else:

@@ -67,8 +67,7 @@ async def test_response_active_spans_the_tool_round(wire: Wire) -> None:
     wire.fake.reply_text("Foggy.")
     seen: list[tuple[str, bool]] = []
     async with session(wire, tools=[slow_lookup]) as s:
-        await s.send_text("Weather in London?")
-        await s.create_response()
+        await s.send_text("Weather in London?")  # asks for the response itself
         with anyio.fail_after(10):
             async for event in s:
                 if isinstance(event, realtime.ResponseDone):
