@@ -56,6 +56,7 @@ from ._script import (
     TranscriptionFailure,
     reply_of,
 )
+from ._secrets import REALTIME_SECRETS_PATH, TRANSLATION_SECRETS_PATH, ClientSecrets
 from ._serve import HttpRequest, HttpResponse
 from ._session import default_session, default_transcription_session
 from ._threaded import Home, run_at_home
@@ -371,7 +372,14 @@ class FakeConnection:
             return False
         key = key.strip()
         expected = self.server.api_key
-        if expected is not None and key != expected:
+        if key.startswith("ek_"):
+            # An ephemeral key minted by this fake: good until it expires, whatever api_key is;
+            # its sessions start with the configuration it was minted with.
+            minted = self.server.client_secrets.lookup(key)
+            if minted is not None and not minted.translation:
+                self.session = self.server.client_secrets.session_for(minted)
+                return True
+        if (expected is not None or key.startswith("ek_")) and key != expected:
             await self.send_event(
                 error_event(
                     "invalid_request_error",
@@ -493,6 +501,7 @@ class FakeRealtimeServer:
         self.http_requests: deque[dict[str, Any]] = deque(maxlen=journal_events)
         self.ids = IdFactory()
         self.script = Script()
+        self.client_secrets = ClientSecrets(self.ids, self.clock)
         self.session_limit: float | None = None
         self._initial_latency = latency
         self._explanations: list[str] = []
@@ -607,6 +616,15 @@ class FakeRealtimeServer:
         """A plain HTTP request: the control plane's, or one the fake refuses (journaled)."""
         if request.path.startswith(CONTROL_PREFIX) or request.path == CONTROL_PREFIX[:-1]:
             return await control(request)
+        path = request.path.rstrip("/")
+        if path in (REALTIME_SECRETS_PATH, TRANSLATION_SECRETS_PATH):
+            response = self._http_refusal(request) or self.client_secrets.mint(
+                request, translation=path == TRANSLATION_SECRETS_PATH
+            )
+            self.http_requests.append(
+                {"method": request.method, "path": request.path, "status": response.status}
+            )
+            return response
         if request.path.rstrip("/") == REALTIME_PATH:
             status, message = 400, "Expected a WebSocket upgrade request (GET with Upgrade)."
         else:
@@ -616,6 +634,24 @@ class FakeRealtimeServer:
         )
         error = {"message": message, "type": "invalid_request_error", "code": None, "param": None}
         return json_response(status, {"error": error})
+
+    def _http_refusal(self, request: HttpRequest) -> HttpResponse | None:
+        """The 401 answer to a REST request without the fake's key (any key when it has none;
+        never an ephemeral one), or ``None`` when its credentials are good."""
+        scheme, _, key = request.header("authorization").strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            code, message = None, MISSING_AUTH
+        elif key.startswith("ek_") or (self.api_key is not None and key != self.api_key):
+            code = "invalid_api_key"
+            message = (
+                f"Incorrect API key provided: {_masked(key)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys."
+            )
+        else:
+            return None
+        error = {"message": message, "type": "invalid_request_error", "code": code, "param": None}
+        return json_response(401, {"error": error})
 
     def serve(
         self, host: str = "127.0.0.1", port: int = 0, *, ssl: SSLContext | None = None

@@ -13,6 +13,7 @@ The distribution is ``realtime-wire``; the import name is ``realtime``.
 from __future__ import annotations
 
 from . import events
+from ._client_secrets import ClientSecret, create_client_secret
 from ._config import DEFAULT_URL, ConnectRequest, ModelConfig
 from ._connection import DEFAULT_MODEL, Connection, Listener, connect
 from ._errors import (
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_URL",
     "BinaryFrame",
     "BufferOverflowError",
+    "ClientSecret",
     "ConnError",
     "ConnectRequest",
     "Connection",
@@ -86,5 +88,6 @@ __all__ = [
     "RecordingTransport",
     "__version__",
     "connect",
+    "create_client_secret",
     "events",
 ]

@@ -12,14 +12,14 @@ FAKES = Path(__file__).resolve().parent.parent / "fakes"
 FLOORS = [
     {"_errors", "_ids", "_clock", "_headers", "_client_schema", "_threaded"},
     {"_session", "_audio"},
-    {"_conversation"},
+    {"_conversation", "_translation"},
     {"_script"},  # steps and rules
     {"_steps"},
     {"_responses"},  # response streaming
     {"_behaviour"},  # client event behaviour
     {"_serve"},  # the socket listener (knows nothing of the fake)
     {"_replay"},  # the replay server (serves through the listener)
-    {"_control"},  # the control plane (sees the fake as a protocol)
+    {"_control", "_secrets"},  # the control plane (sees the fake as a protocol), mint endpoints
     {"_server"},  # the server, on top
     {"__init__", "pytest_plugin"},
 ]
