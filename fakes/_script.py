@@ -18,9 +18,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._mcp import McpServer
+
 __all__ = [
     "Audio",
     "FunctionCall",
+    "McpCall",
     "Output",
     "Reply",
     "Rule",
@@ -99,7 +102,67 @@ class FunctionCall:
         return f"FunctionCall({self.name!r}, {_short(self.arguments)})"
 
 
-Output = Text | Audio | FunctionCall
+@dataclass(frozen=True, init=False)
+class McpCall:
+    """An output: the model calls tool ``name`` of the remote MCP server ``server_label`` with
+    ``arguments`` (a JSON string, or a dict sent as JSON); the server answers ``output``, or
+    fails with ``error`` (a message, or an error object of the SDK's ``mcp_call.error`` types).
+
+    The app must have declared an ``mcp`` tool with that label, and the fake must play the
+    server (``fake.mcp_server(...)``) listing that tool. When the tool's ``require_approval``
+    asks for it, the response carries an ``mcp_approval_request`` instead, and the call (with
+    the outputs after it) runs in the response that follows an approving
+    ``mcp_approval_response``.
+    """
+
+    server_label: str
+    name: str
+    arguments: str
+    output: str | None
+    error: str | dict[str, Any] | None
+    approval_request_id: str | None
+
+    def __init__(
+        self,
+        server_label: str,
+        name: str,
+        arguments: str | dict[str, Any],
+        *,
+        output: str | None = None,
+        error: str | dict[str, Any] | None = None,
+        approval_request_id: str | None = None,
+    ) -> None:
+        if output is not None and error is not None:
+            raise TypeError("an MCP call has an output or an error, not both")
+        object.__setattr__(self, "server_label", server_label)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "arguments", function_arguments(arguments))
+        object.__setattr__(self, "output", output)
+        object.__setattr__(self, "error", error)
+        object.__setattr__(self, "approval_request_id", approval_request_id)
+
+    def error_object(self) -> dict[str, Any] | None:
+        """The item's ``error``: a message becomes a ``tool_execution_error``."""
+        if self.error is None or isinstance(self.error, dict):
+            return self.error
+        return {"type": "tool_execution_error", "message": self.error}
+
+    def approved(self, approval_request_id: str) -> McpCall:
+        """This call, run after the approval request ``approval_request_id``."""
+        return McpCall(
+            self.server_label,
+            self.name,
+            self.arguments,
+            output=self.output,
+            error=self.error,
+            approval_request_id=approval_request_id,
+        )
+
+    def describe(self) -> str:
+        return f"McpCall({self.server_label!r}, {self.name!r}, {_short(self.arguments)})"
+
+
+Output = Text | Audio | FunctionCall | McpCall
 
 
 @dataclass(frozen=True)
@@ -128,7 +191,8 @@ class Reply:
                     f"reply_audio(<{len(only.pcm)} bytes>, "
                     f"transcript={_short(only.transcript)}{stall})"
                 )
-            return f"reply_function_call({only.name!r}, {_short(only.arguments)}{stall})"
+            if isinstance(only, FunctionCall):
+                return f"reply_function_call({only.name!r}, {_short(only.arguments)}{stall})"
         return "reply(" + ", ".join(o.describe() for o in self.outputs) + stall + ")"
 
     def as_given(self) -> Any:
@@ -301,9 +365,10 @@ def _outputs(outputs: tuple[Output, ...]) -> tuple[Output, ...]:
     if not outputs:
         raise TypeError("a reply needs at least one output: Text, Audio or FunctionCall")
     for output in outputs:
-        if not isinstance(output, (Text, Audio, FunctionCall)):
+        if not isinstance(output, (Text, Audio, FunctionCall, McpCall)):
             raise TypeError(
-                f"a reply's outputs are fakes.Text, fakes.Audio or fakes.FunctionCall, "
+                f"a reply's outputs are fakes.Text, fakes.Audio, fakes.FunctionCall or "
+                "fakes.McpCall, "
                 f"not {output!r}"
             )
     return tuple(outputs)
@@ -322,6 +387,8 @@ class Script:
     transcripts: deque[Transcript | TranscriptionFailure] = field(default_factory=deque)
     rules: list[Rule] = field(default_factory=list)
     consumed: list[str] = field(default_factory=list)
+    # The remote MCP servers the fake plays, by label (configuration: a reset keeps them).
+    mcp_servers: dict[str, McpServer] = field(default_factory=dict)
 
     def next_reply(self) -> Reply | None:
         if not self.replies:

@@ -43,6 +43,7 @@ from ._conversation import Conversation
 from ._errors import error_event
 from ._headers import Headers
 from ._ids import IdFactory
+from ._mcp import McpServer, check_server_tools
 from ._responses import Pacing, ResponseRun
 from ._script import (
     Audio,
@@ -768,7 +769,8 @@ class FakeRealtimeServer:
         ``fake.reply(Text("Checking."), FunctionCall("get_weather", {"city": "Paris"}))``.
 
         Args:
-            outputs: :class:`fakes.Text`, :class:`fakes.Audio` or :class:`fakes.FunctionCall`.
+            outputs: :class:`fakes.Text`, :class:`fakes.Audio`, :class:`fakes.FunctionCall` or
+                :class:`fakes.McpCall`.
             stall_after: Stream this many deltas (over the whole response), then wait to be
                 cancelled.
 
@@ -828,6 +830,29 @@ class FakeRealtimeServer:
         rule = Rule(contains=contains, tool_output_of=tool_output_of, times=times)
         self.script.rules.append(rule)
         return rule
+
+    def mcp_server(
+        self,
+        server_label: str,
+        tools: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+        *,
+        fail: str | bool | None = None,
+    ) -> None:
+        """Play the remote MCP server ``server_label``: what it lists when a session (or a
+        response) brings an ``mcp`` tool with that label.
+
+        Args:
+            server_label: The ``server_label`` of the app's ``mcp`` tool.
+            tools: ``[{"name", "description"?, "input_schema"?, "annotations"?}]``.
+            fail: Listing fails (``mcp_list_tools.failed``); a string says why, for the reader.
+
+        Raises:
+            TypeError: ``tools`` is not a list of objects with a string ``name``.
+            ValueError: A tool has an unknown key.
+        """
+        self.script.mcp_servers[server_label] = McpServer(
+            server_label, check_server_tools(tools), fail
+        )
 
     def transcribe(self, text: str) -> None:
         """Queue the transcript of the next committed user audio (transcription on)."""

@@ -12,6 +12,7 @@ FAKES = Path(__file__).resolve().parent.parent / "fakes"
 FLOORS = [
     {"_errors", "_ids", "_clock", "_headers", "_client_schema", "_threaded"},
     {"_session", "_audio"},
+    {"_mcp"},  # remote MCP tools: data and checks
     {"_conversation", "_translation"},
     {"_script"},  # steps and rules
     {"_steps"},
