@@ -27,6 +27,7 @@ from ._errors import (
     SendQueueFullError,
 )
 from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
+from ._mcp import McpApprovalRequest
 from ._reconnect import ReconnectPolicy
 from ._recorder import Recorder, RecordingTransport
 from ._session import (
@@ -62,6 +63,7 @@ __all__ = [
     "InvalidFrameError",
     "Listener",
     "LocalProtocolError",
+    "McpApprovalRequest",
     "ModelConfig",
     "NotConnectedError",
     "PingFrame",
