@@ -32,6 +32,7 @@ __all__ = [
     "Text",
     "Transcript",
     "TranscriptionFailure",
+    "Translation",
     "function_arguments",
 ]
 
@@ -215,6 +216,21 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class Translation:
+    """What the next stretch of speech on a translation session translates to."""
+
+    output_transcript: str
+    audio: bytes | None = None
+    input_transcript: str | None = None
+
+    def describe(self) -> str:
+        return f"translate({_short(self.output_transcript)})"
+
+    def as_given(self) -> Any:
+        return self.describe()
+
+
+@dataclass(frozen=True)
 class TranscriptionFailure:
     """The next committed user audio item fails transcription."""
 
@@ -387,6 +403,7 @@ class Script:
     transcripts: deque[Transcript | TranscriptionFailure] = field(default_factory=deque)
     rules: list[Rule] = field(default_factory=list)
     consumed: list[str] = field(default_factory=list)
+    translations: deque[Translation] = field(default_factory=deque)
     # The remote MCP servers the fake plays, by label (configuration: a reset keeps them).
     mcp_servers: dict[str, McpServer] = field(default_factory=dict)
 
@@ -429,24 +446,32 @@ class Script:
         self.consumed.append(step.describe())
         return step
 
+    def next_translation(self) -> Translation | None:
+        if not self.translations:
+            return None
+        step = self.translations.popleft()
+        self.consumed.append(step.describe())
+        return step
+
     def unused_rules(self) -> list[Rule]:
         """Rules whose ``times`` were not used up."""
         return [r for r in self.rules if r.times is not None and r.used < r.times]
 
     def unconsumed(self) -> list[str]:
-        steps = [step.describe() for step in (*self.replies, *self.transcripts)]
+        steps = [step.describe() for step in (*self.replies, *self.transcripts, *self.translations)]
         rules = [f"{r.describe()}  (used {r.used} of {r.times})" for r in self.unused_rules()]
         return steps + rules
 
     def unused_as_given(self) -> list[Any]:
         """Each unused step or rule as the test gave it (its STEP, or its description)."""
-        return [s.as_given() for s in (*self.replies, *self.transcripts)] + [
+        return [s.as_given() for s in (*self.replies, *self.transcripts, *self.translations)] + [
             r.as_given() for r in self.unused_rules()
         ]
 
     def clear(self) -> None:
         self.replies.clear()
         self.transcripts.clear()
+        self.translations.clear()
         self.rules.clear()
         self.consumed.clear()
 

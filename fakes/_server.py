@@ -55,12 +55,15 @@ from ._script import (
     Text,
     Transcript,
     TranscriptionFailure,
+    Translation,
     reply_of,
 )
 from ._secrets import REALTIME_SECRETS_PATH, TRANSLATION_SECRETS_PATH, ClientSecrets
 from ._serve import HttpRequest, HttpResponse
 from ._session import default_session, default_transcription_session
 from ._threaded import Home, run_at_home
+from ._translating import TranslationBehaviour
+from ._translation import default_translation_session
 
 if TYPE_CHECKING:
     from ._replay import ReplayServer
@@ -72,6 +75,8 @@ Handler = Callable[[dict[str, Any], "FakeConnection"], Awaitable[None] | None]
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 REALTIME_PATH = "/v1/realtime"
+TRANSLATION_PATH = "/v1/realtime/translations"
+DEFAULT_TRANSLATION_MODEL = "gpt-realtime-translate"
 MISSING_AUTH = "Missing bearer or basic authentication in header"
 SESSION_EXPIRED = "Your session hit the maximum duration of 60 minutes."
 # Events that carry no ``event_id`` in the official types.
@@ -189,14 +194,22 @@ class FakeConnection:
         self.closed: tuple[int, str] | None = None
         self.ids = server.ids
         now = server.clock()
-        if self.query.get("intent") == "transcription":
+        self.translation = socket.path.rstrip("/") == TRANSLATION_PATH
+        if self.translation:
+            model = self.model or DEFAULT_TRANSLATION_MODEL
+            self.session = default_translation_session(self.ids.session(), model, now)
+        elif self.query.get("intent") == "transcription":
             self.session = default_transcription_session(self.ids.session(), now)
         else:
             self.session = default_session(self.ids.session(), self.model or "gpt-realtime", now)
         self.conversation = Conversation(self.ids.conversation())
         self.audio = InputAudio()
         self.runs: list[ResponseRun] = []
-        self._behaviour = Behaviour(self, server.script, server.pacing)
+        self._behaviour: Behaviour | TranslationBehaviour = (
+            TranslationBehaviour(self, server.script)
+            if self.translation
+            else Behaviour(self, server.script, server.pacing)
+        )
         self._socket = socket
         # fast_acquire: no yield when free, so that a burst of events leaves in one write.
         self._send_lock = anyio.Lock(fast_acquire=True)
@@ -377,7 +390,7 @@ class FakeConnection:
             # An ephemeral key minted by this fake: good until it expires, whatever api_key is;
             # its sessions start with the configuration it was minted with.
             minted = self.server.client_secrets.lookup(key)
-            if minted is not None and not minted.translation:
+            if minted is not None and minted.translation == self.translation:
                 self.session = self.server.client_secrets.session_for(minted)
                 return True
         if (expected is not None or key.startswith("ek_")) and key != expected:
@@ -575,7 +588,7 @@ class FakeRealtimeServer:
 
     async def handle(self, socket: ServerSocket) -> None:
         """Serve one connection until it ends (transports call this once per connection)."""
-        if socket.path.rstrip("/") != REALTIME_PATH:
+        if socket.path.rstrip("/") not in (REALTIME_PATH, TRANSLATION_PATH):
             body = {
                 "error": {
                     "message": f"Invalid URL (GET {socket.path})",
@@ -626,7 +639,7 @@ class FakeRealtimeServer:
                 {"method": request.method, "path": request.path, "status": response.status}
             )
             return response
-        if request.path.rstrip("/") == REALTIME_PATH:
+        if request.path.rstrip("/") in (REALTIME_PATH, TRANSLATION_PATH):
             status, message = 400, "Expected a WebSocket upgrade request (GET with Upgrade)."
         else:
             status, message = 404, f"Invalid URL ({request.method} {request.path})"
@@ -852,6 +865,29 @@ class FakeRealtimeServer:
         """
         self.script.mcp_servers[server_label] = McpServer(
             server_label, check_server_tools(tools), fail
+        )
+
+    def translate(
+        self,
+        output_transcript: str,
+        *,
+        audio: bytes | None = None,
+        input_transcript: str | None = None,
+    ) -> None:
+        """Queue what the next stretch of speech on a translation session translates to.
+
+        Args:
+            output_transcript: The translation's text (``session.output_transcript.delta``).
+            audio: The translated speech (24 kHz PCM16 mono); synthetic when ``None``.
+            input_transcript: The source transcript (``session.input_transcript.delta``, sent
+                when the session configures input transcription); ``"Hello."`` when ``None``.
+        """
+        self.script.translations.append(
+            Translation(
+                output_transcript,
+                bytes(audio) if audio is not None else None,
+                input_transcript,
+            )
         )
 
     def transcribe(self, text: str) -> None:

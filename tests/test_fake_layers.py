@@ -17,7 +17,7 @@ FLOORS = [
     {"_script"},  # steps and rules
     {"_steps"},
     {"_responses"},  # response streaming
-    {"_behaviour"},  # client event behaviour
+    {"_behaviour", "_translating"},  # client event behaviour (realtime, translation)
     {"_serve"},  # the socket listener (knows nothing of the fake)
     {"_replay"},  # the replay server (serves through the listener)
     {"_control", "_secrets"},  # the control plane (sees the fake as a protocol), mint endpoints
