@@ -270,3 +270,14 @@ async def _upto(connection: Any, event_type: str) -> Any:
         yield event
         if event.type == event_type:
             return
+
+
+async def test_ask_runs_approval_rounds_like_tool_rounds(wire: Wire) -> None:
+    if not hasattr(realtime.Session, "ask"):
+        pytest.skip("Session.ask is not on this branch (issue 12 adds it)")
+    _script(wire.fake)
+    async with _session(wire, approve_mcp=lambda request: True) as s:
+        with anyio.fail_after(10):
+            done = await s.ask("Delete page 3.")  # type: ignore[attr-defined,unused-ignore]
+    assert [o["type"] for o in done.output] == ["mcp_call", "message"]
+    assert done.text == "It is gone."
