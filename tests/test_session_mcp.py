@@ -14,6 +14,7 @@ import pytest
 import realtime
 from fakes import FakeRealtimeServer, McpCall, Text
 from realtime import ReconnectPolicy
+from realtime.client_events import user_message
 from realtime.events import Reconnected
 from tests._util import EventLog
 from tests.conftest import Wire
@@ -48,6 +49,12 @@ def _session(wire: Wire, **kwargs: Any) -> realtime.Session:
     )
 
 
+async def _ask_for_a_response(s: realtime.Session, text: str) -> None:
+    # One response whatever send_text does by default (issue 12 makes it respond).
+    await s.connection.send_message(user_message(text))
+    await s.create_response()
+
+
 async def _until_done(s: realtime.Session, count: int = 1) -> list[Any]:
     events: list[Any] = []
     with anyio.fail_after(10):
@@ -68,8 +75,7 @@ def _script(fake: FakeRealtimeServer) -> None:
 async def test_approving_by_hand(wire: Wire) -> None:
     _script(wire.fake)
     async with _session(wire, tools=[add]) as s:
-        await s.send_text("Delete page 3.")
-        await s.create_response()
+        await _ask_for_a_response(s, "Delete page 3.")
         first = await _until_done(s)
         (request,) = [e for e in first if isinstance(e, realtime.McpApprovalRequest)]
         await s.approve_mcp(request)
@@ -110,8 +116,7 @@ async def test_approving_with_a_callable(wire: Wire, kind: str) -> None:
 
     decide = {"sync": sync_refuse, "async": async_approve, "raises": raises}[kind]
     async with _session(wire, approve_mcp=decide) as s:
-        await s.send_text("Delete page 3.")
-        await s.create_response()
+        await _ask_for_a_response(s, "Delete page 3.")
         events = await _until_done(s, 2)
         await s.wait_idle()
     # The request is still yielded, for the app to see what was decided.
@@ -134,8 +139,7 @@ async def test_approving_with_a_callable(wire: Wire, kind: str) -> None:
 async def test_a_non_bool_verdict_refuses(wire: Wire) -> None:
     _script(wire.fake)
     async with _session(wire, approve_mcp=lambda request: "yes") as s:
-        await s.send_text("Delete page 3.")
-        await s.create_response()
+        await _ask_for_a_response(s, "Delete page 3.")
         await _until_done(s, 2)
     answer = [e for e in wire.fake.received if e["type"] == "conversation.item.create"][-1]
     assert answer["item"]["approve"] is False
