@@ -357,6 +357,9 @@ class FakeConnection:
             await self._drain()
             return
         await self.send_event({"type": "session.created", "session": self.session})
+        if isinstance(self._behaviour, Behaviour):
+            # A session minted with mcp tools lists them at once, as an update would.
+            await self._behaviour.list_mcp_tools(self.session.get("tools") or [])
         while True:
             message = await self._socket.receive()
             if isinstance(message, Close):
