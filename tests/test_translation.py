@@ -242,3 +242,15 @@ async def test_official_sdk_translation_session_against_the_served_fake() -> Non
         "Good day."
     )
     assert "session.output_audio.delta" in kinds and kinds[-1] == "session.closed"
+
+
+async def test_the_task_group_and_await_forms(wire: Wire) -> None:
+    log = EventLog()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            conn = await wire.connect(model=MODEL, session=log, translation=True, task_group=tg)
+            created = await log.wait_for(tr.SessionCreated)
+            assert conn.translation is True
+            await conn.close()
+    assert isinstance(created, tr.SessionCreated)
+    assert wire.fake.connections[0].path == "/v1/realtime/translations"
