@@ -9,7 +9,7 @@ from __future__ import annotations
 from ._clock import FakeClock
 from ._headers import Headers
 from ._responses import DEFAULT_TEXT
-from ._script import Audio, FunctionCall, Rule, Text
+from ._script import Audio, FunctionCall, McpCall, Rule, Text
 from ._server import FakeConnection, FakeRealtimeServer
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "FakeRealtimeServer",
     "FunctionCall",
     "Headers",
+    "McpCall",
     "Rule",
     "Text",
 ]

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from ._audio import MIN_COMMIT_MS, InputAudio, VadEvent, bytes_per_ms, decode_base64_audio
 from ._conversation import check_content_index, normalize_item
 from ._errors import ClientError
+from ._mcp import McpServer, allowed_tools, mcp_tools
 from ._responses import (
     Pacing,
     ResponseHost,
@@ -20,7 +21,15 @@ from ._responses import (
     parse_response_params,
     text_chunks,
 )
-from ._script import FunctionCall, Reply, Script, ScriptError, TranscriptionFailure
+from ._script import (
+    FunctionCall,
+    McpCall,
+    Output,
+    Reply,
+    Script,
+    ScriptError,
+    TranscriptionFailure,
+)
 from ._session import (
     apply_session_update,
     expect_int,
@@ -46,20 +55,51 @@ class Host(ResponseHost, Protocol):
     def start_run(self, run: ResponseRun) -> None: ...
 
 
-def check_declared(reply: Reply, tools: list[dict[str, Any]]) -> None:
-    """Refuse a reply that calls a function the app never declared: the real model could not.
+def check_declared(
+    reply: Reply, tools: list[dict[str, Any]], servers: dict[str, McpServer] | None = None
+) -> None:
+    """Refuse a reply that calls a function the app never declared, or an MCP tool its MCP
+    servers do not offer: the real model could not.
 
     Raises:
-        ScriptError: One of its function calls names an undeclared function.
+        ScriptError: One of its function calls names an undeclared function, or an MCP call
+            names a server with no ``mcp`` tool, one the fake does not play, or a tool that
+            server does not list (``allowed_tools`` applied).
     """
     names = [t.get("name") for t in tools if t.get("type") == "function"]
+    declared = mcp_tools(tools)
     for output in reply.outputs:
+        if isinstance(output, McpCall):
+            _check_mcp_call(reply, output, declared, servers or {})
         if isinstance(output, FunctionCall) and output.name not in names:
             raise ScriptError(
                 f"the script says {reply.describe()}, but the app declared no function tool "
                 f"named {output.name!r} (declared: {names}); the real model could not call it",
                 f"fake: the script calls function {output.name!r}, which the app never declared",
             )
+
+
+def _check_mcp_call(
+    reply: Reply,
+    call: McpCall,
+    declared: dict[str, dict[str, Any]],
+    servers: dict[str, McpServer],
+) -> None:
+    label = call.server_label
+    config = declared.get(label)
+    server = servers.get(label)
+    if config is None:
+        problem = f"the app declared no mcp tool with server_label {label!r}"
+    elif server is None or server.fail:
+        problem = f"the fake plays no MCP server {label!r} (give it fake.mcp_server({label!r}))"
+    elif call.name not in [t["name"] for t in allowed_tools(config, server.listed())]:
+        problem = f"MCP server {label!r} lists no tool {call.name!r} (allowed_tools applied)"
+    else:
+        return
+    raise ScriptError(
+        f"the script says {reply.describe()}, but {problem}; the real model could not call it",
+        f"fake: the script calls MCP tool {call.name!r} of {label!r}, which is not available"[:123],
+    )
 
 
 class Behaviour:
@@ -84,6 +124,10 @@ class Behaviour:
         }
         self.pending_item_id: str | None = None  # the item id VAD gave the speech in progress
         self.received_event: dict[str, Any] = {}  # the event being handled, as received
+        # MCP servers listed on this connection: the tool's configuration each was listed for.
+        self.mcp_listed: dict[str, dict[str, Any]] = {}
+        # Approval requests sent and not yet answered: id -> the call and the outputs after it.
+        self.mcp_pending: dict[str, tuple[McpCall, tuple[Output, ...]]] = {}
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -134,6 +178,65 @@ class Behaviour:
             )
         self.conn.session = apply_session_update(self.conn.session, event["session"])
         await self.send({"type": "session.updated", "session": self.conn.session})
+        await self.list_mcp_tools(self.conn.session.get("tools") or [])
+
+    # -- remote MCP tools --------------------------------------------------------------------
+
+    async def list_mcp_tools(self, tools: list[dict[str, Any]]) -> None:
+        """List the tools of each ``mcp`` tool not yet listed with this configuration.
+
+        The order is inferred from the API reference (no recording): the ``mcp_list_tools``
+        item is added, ``mcp_list_tools.in_progress``, then ``.completed`` (the item holds the
+        tools, ``allowed_tools`` applied) or ``.failed`` (an unknown label, or ``fail``), then
+        the item is done.
+        """
+        for label, config in mcp_tools(tools).items():
+            if self.mcp_listed.get(label) == config:
+                continue
+            self.mcp_listed[label] = config
+            conversation = self.conn.conversation
+            item: dict[str, Any] = {
+                "id": self.conn.ids.item(),
+                "type": "mcp_list_tools",
+                "server_label": label,
+                "tools": [],
+            }
+            previous = conversation.insert(item)
+            await self.send(
+                {"type": "conversation.item.added", "previous_item_id": previous, "item": item}
+            )
+            await self.send({"type": "mcp_list_tools.in_progress", "item_id": item["id"]})
+            server = self.script.mcp_servers.get(label)
+            if server is None or server.fail:
+                await self.send({"type": "mcp_list_tools.failed", "item_id": item["id"]})
+            else:
+                item["tools"] = allowed_tools(config, server.listed())
+                conversation.touch(item["id"])
+                await self.send({"type": "mcp_list_tools.completed", "item_id": item["id"]})
+            await self.send(
+                {"type": "conversation.item.done", "previous_item_id": previous, "item": item}
+            )
+
+    def _on_approval_request(
+        self, request_id: str, call: McpCall, held: tuple[Output, ...]
+    ) -> None:
+        self.mcp_pending[request_id] = (call, held)
+
+    def _answered_approval(self, context: list[dict[str, Any]]) -> Reply | None:
+        """The reply that follows the app's latest answer to a pending approval request, if the
+        latest such answer is in ``context``: approved, the call and the outputs held back;
+        refused, the outputs held back alone (none: the script chooses as usual)."""
+        for item in reversed(context):
+            if item.get("type") != "mcp_approval_response":
+                continue
+            pending = self.mcp_pending.pop(item.get("approval_request_id", ""), None)
+            if pending is None:
+                continue
+            call, held = pending
+            if item.get("approve") is True:
+                return Reply((call.approved(item["approval_request_id"]), *held))
+            return Reply(held) if held else None
+        return None
 
     # -- conversation items ------------------------------------------------------------------
 
@@ -434,14 +537,23 @@ class Behaviour:
                 f"Conversation already has an active response in progress: {active.id}. "
                 "Wait until the response is finished before creating a new one.",
             )
+        await self.list_mcp_tools(params.tools)
         context = params.input_items if params.input_items is not None else conn.conversation.items
-        # Which answer: the queued replies, then the first matching rule, then the default.
-        reply = self.script.choose(context)
+        # Which answer: an answered MCP approval's, the queued replies, then the first matching
+        # rule, then the default.
+        reply = self._answered_approval(context) or self.script.choose(context)
         if reply is None:
             reply = default_reply(context)
         else:
-            check_declared(reply, params.tools)
-        run = ResponseRun(conn, params, reply, pacing=self.pacing, before_output=before_output)
+            check_declared(reply, params.tools, self.script.mcp_servers)
+        run = ResponseRun(
+            conn,
+            params,
+            reply,
+            pacing=self.pacing,
+            before_output=before_output,
+            on_approval_request=self._on_approval_request,
+        )
         conn.start_run(run)
         return run
 

@@ -15,6 +15,9 @@ It is served on the same host and port as the WebSocket (``fake.serve()`` and
 ``POST /_fake/reset``    script, rules, journal, failures and faults cleared → ``200``
 =======================  =======================================================================
 
+``POST /_fake/mcp_servers`` with ``{"server_label", "tools": [...], "fail"?}`` plays a remote MCP
+server, as ``fake.mcp_server(...)`` does → ``200 {"mcp_servers": n}``.
+
 A bad body answers ``400 {"error": "..."}`` naming the problem; another path ``404``, another
 method ``405``. It knows the fake only as a :class:`ControlledFake`: the server module, above it,
 provides one.
@@ -48,6 +51,14 @@ class ControlledFake(Protocol):
     def reset(self) -> None: ...
 
     def expire_sessions_after(self, seconds: float) -> None: ...
+
+    def mcp_server(
+        self,
+        server_label: str,
+        tools: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+        *,
+        fail: str | bool | None = None,
+    ) -> None: ...
 
     async def close_connections(self, code: int = 1000, reason: str = "") -> None: ...
 
@@ -117,6 +128,7 @@ class ControlPlane:
         routes = {
             ("POST", "script"): self._script,
             ("POST", "rules"): self._rules,
+            ("POST", "mcp_servers"): self._mcp_servers,
             ("GET", "journal"): self._journal,
             ("POST", "faults"): self._faults,
             ("GET", "check"): self._check,
@@ -158,6 +170,25 @@ class ControlPlane:
         rule: Rule = parse_rule(_body(request), "the rule")
         self.fake.script.rules.append(rule)
         return json_response(200, {"rules": len(self.fake.script.rules)})
+
+    async def _mcp_servers(self, request: HttpRequest) -> HttpResponse:
+        given = _body(request)
+        if not isinstance(given, dict) or not isinstance(given.get("server_label"), str):
+            raise _BadRequestError(
+                'POST /_fake/mcp_servers takes {"server_label": str, "tools": [{"name": str, '
+                '"description"?: str, "input_schema"?: object}], "fail"?: str | bool}'
+            )
+        unknown = sorted(set(given) - {"server_label", "tools", "fail"})
+        if unknown:
+            raise _BadRequestError(f"mcp_servers: unknown key {unknown[0]!r}")
+        fail = given.get("fail")
+        if fail is not None and not isinstance(fail, (str, bool)):
+            raise _BadRequestError("mcp_servers.fail: expected a string or a boolean")
+        try:
+            self.fake.mcp_server(given["server_label"], given.get("tools", []), fail=fail)
+        except (TypeError, ValueError) as exc:
+            raise _BadRequestError(f"mcp_servers.tools: {exc}") from None
+        return json_response(200, {"mcp_servers": len(self.fake.script.mcp_servers)})
 
     async def _journal(self, request: HttpRequest) -> HttpResponse:
         return json_response(200, self.fake.journal())

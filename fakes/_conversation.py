@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import ClientError
+from ._mcp import MCP_ITEM_TYPES, normalize_mcp_item
 from ._session import (
     expect_choice,
     expect_object,
@@ -58,7 +59,9 @@ def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") 
     if item.get("type") is None:
         raise missing_parameter(f"{param}.type")
     kind = expect_choice(
-        item["type"], f"{param}.type", ["message", "function_call", "function_call_output"]
+        item["type"],
+        f"{param}.type",
+        ["message", "function_call", "function_call_output", *MCP_ITEM_TYPES],
     )
     if kind == "message":
         if item.get("role") is None:
@@ -68,6 +71,8 @@ def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") 
     else:
         schema = schema_name(param, kind)
     item = given_fields(item, schema, param)
+    if kind in MCP_ITEM_TYPES:
+        return normalize_mcp_item(item, kind, param, schema, new_id)
     item_id = item.get("id")
     if item_id is not None:
         expect_str(item_id, f"{param}.id")
@@ -129,7 +134,8 @@ def tokens(text: str) -> int:
 
 def item_tokens(item: dict[str, Any], audio_ms: int) -> tuple[int, int]:
     """The input tokens an item counts for: (text, audio), as usage reports them."""
-    text = tokens(text_of(item) + item.get("output", "") + item.get("arguments", ""))
+    # An MCP call's output is null until it completes.
+    text = tokens(text_of(item) + (item.get("output") or "") + (item.get("arguments") or ""))
     return text, math.ceil(audio_ms / 100)
 
 

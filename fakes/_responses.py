@@ -11,6 +11,7 @@ import base64
 import math
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,7 +28,8 @@ from ._conversation import (
 )
 from ._errors import ClientError
 from ._ids import IdFactory
-from ._script import Audio, FunctionCall, Reply, Text
+from ._mcp import mcp_tools, requires_approval
+from ._script import Audio, FunctionCall, McpCall, Output, Reply, Text
 from ._session import (
     check_audio_format,
     check_keys,
@@ -274,8 +276,11 @@ class ResponseRun:
         *,
         pacing: Pacing,
         before_output: list[dict[str, Any]] | None = None,
+        on_approval_request: Callable[[str, McpCall, tuple[Output, ...]], None] | None = None,
     ) -> None:
         self.host = host
+        # Told of each MCP approval request sent: its id, the call, the outputs held back.
+        self.on_approval_request = on_approval_request
         self.id = host.ids.response()
         self.params = params
         self.reply = reply
@@ -471,7 +476,15 @@ class ResponseRun:
         spoken = self.params.output_modalities == ["audio"]
         text_tokens = 0
         truncated = False
-        for output in self.reply.outputs:
+        for index, output in enumerate(self.reply.outputs):
+            if isinstance(output, McpCall):
+                if output.approval_request_id is None and self._needs_approval(output):
+                    # The response ends with the request; the call and what follows it wait
+                    # for the app's answer.
+                    await self._stream_approval_request(output, self.reply.outputs[index + 1 :])
+                    break
+                await self._stream_mcp_call(output)
+                continue
             if isinstance(output, FunctionCall):
                 await self._stream_function_call(output)
                 continue
@@ -597,6 +610,71 @@ class ResponseRun:
             )
         return opened
 
+    def _needs_approval(self, call: McpCall) -> bool:
+        config = mcp_tools(self.params.tools).get(call.server_label, {})
+        return requires_approval(config, {"name": call.name})
+
+    async def _stream_approval_request(self, call: McpCall, held: tuple[Output, ...]) -> None:
+        """An ``mcp_approval_request`` item, whole: it has no deltas (inferred)."""
+        await self._close_open(final=True)
+        item = {
+            "id": self.host.ids.item(),
+            "type": "mcp_approval_request",
+            "server_label": call.server_label,
+            "name": call.name,
+            "arguments": call.arguments,
+        }
+        await self._add_item(item, "mcp_approval_request")
+        await self._close_open(final=True)
+        if self.on_approval_request is not None:
+            self.on_approval_request(item["id"], call, held)
+
+    async def _stream_mcp_call(self, call: McpCall) -> None:
+        """An ``mcp_call`` item: its arguments stream, then the server runs it (the outputs
+        before it are finished first: the model waits for the tool's result)."""
+        await self._close_open(final=True)
+        item: dict[str, Any] = {
+            "id": self.host.ids.item(),
+            "type": "mcp_call",
+            "server_label": call.server_label,
+            "name": call.name,
+            "arguments": "",
+            "approval_request_id": call.approval_request_id,
+            "output": None,
+            "error": None,
+        }
+        opened = await self._add_item(item, "mcp_call")
+        for chunk in _argument_chunks(call.arguments):
+            await self._pace()
+            item["arguments"] += chunk
+            self.host.conversation.touch(item["id"])
+            self._usage_out_text += tokens(chunk)
+            await self._emit(
+                {
+                    "type": "response.mcp_call_arguments.delta",
+                    **self._ids(opened, content=False),
+                    "delta": chunk,
+                }
+            )
+        await self._emit(
+            {
+                "type": "response.mcp_call_arguments.done",
+                **self._ids(opened, content=False),
+                "arguments": item["arguments"],
+            }
+        )
+        where = {"item_id": item["id"], "output_index": opened.output_index}
+        await self._emit({"type": "response.mcp_call.in_progress", **where})
+        error = call.error_object()
+        if error is None:
+            item["output"] = call.output if call.output is not None else ""
+            await self._emit({"type": "response.mcp_call.completed", **where})
+        else:
+            item["error"] = error
+            await self._emit({"type": "response.mcp_call.failed", **where})
+        self.host.conversation.touch(item["id"])
+        await self._close_open(final=True)
+
     async def _close_open(self, *, final: bool) -> None:
         """Send the done events of every open item, in output order: as they are when the
         response completes, or ``incomplete`` when it was cut short."""
@@ -638,7 +716,7 @@ class ResponseRun:
             )
             if opened.stored is not None and item["id"] not in self.host.conversation.truncated:
                 opened.stored["transcript"] = opened.transcript
-        else:
+        elif opened.part == "function":
             await self._emit(
                 {
                     "type": "response.function_call_arguments.done",
@@ -648,7 +726,8 @@ class ResponseRun:
                     "arguments": item["arguments"],
                 }
             )
-        item["status"] = status
+        if opened.part in ("text", "audio", "function"):
+            item["status"] = status  # MCP items have no status
         self.host.conversation.touch(item["id"])
         if self.in_conversation:
             await self._emit(

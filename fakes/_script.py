@@ -18,9 +18,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._mcp import McpServer
+
 __all__ = [
     "Audio",
     "FunctionCall",
+    "McpCall",
     "Output",
     "Reply",
     "Rule",
@@ -29,6 +32,7 @@ __all__ = [
     "Text",
     "Transcript",
     "TranscriptionFailure",
+    "Translation",
     "function_arguments",
 ]
 
@@ -99,7 +103,67 @@ class FunctionCall:
         return f"FunctionCall({self.name!r}, {_short(self.arguments)})"
 
 
-Output = Text | Audio | FunctionCall
+@dataclass(frozen=True, init=False)
+class McpCall:
+    """An output: the model calls tool ``name`` of the remote MCP server ``server_label`` with
+    ``arguments`` (a JSON string, or a dict sent as JSON); the server answers ``output``, or
+    fails with ``error`` (a message, or an error object of the SDK's ``mcp_call.error`` types).
+
+    The app must have declared an ``mcp`` tool with that label, and the fake must play the
+    server (``fake.mcp_server(...)``) listing that tool. When the tool's ``require_approval``
+    asks for it, the response carries an ``mcp_approval_request`` instead, and the call (with
+    the outputs after it) runs in the response that follows an approving
+    ``mcp_approval_response``.
+    """
+
+    server_label: str
+    name: str
+    arguments: str
+    output: str | None
+    error: str | dict[str, Any] | None
+    approval_request_id: str | None
+
+    def __init__(
+        self,
+        server_label: str,
+        name: str,
+        arguments: str | dict[str, Any],
+        *,
+        output: str | None = None,
+        error: str | dict[str, Any] | None = None,
+        approval_request_id: str | None = None,
+    ) -> None:
+        if output is not None and error is not None:
+            raise TypeError("an MCP call has an output or an error, not both")
+        object.__setattr__(self, "server_label", server_label)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "arguments", function_arguments(arguments))
+        object.__setattr__(self, "output", output)
+        object.__setattr__(self, "error", error)
+        object.__setattr__(self, "approval_request_id", approval_request_id)
+
+    def error_object(self) -> dict[str, Any] | None:
+        """The item's ``error``: a message becomes a ``tool_execution_error``."""
+        if self.error is None or isinstance(self.error, dict):
+            return self.error
+        return {"type": "tool_execution_error", "message": self.error}
+
+    def approved(self, approval_request_id: str) -> McpCall:
+        """This call, run after the approval request ``approval_request_id``."""
+        return McpCall(
+            self.server_label,
+            self.name,
+            self.arguments,
+            output=self.output,
+            error=self.error,
+            approval_request_id=approval_request_id,
+        )
+
+    def describe(self) -> str:
+        return f"McpCall({self.server_label!r}, {self.name!r}, {_short(self.arguments)})"
+
+
+Output = Text | Audio | FunctionCall | McpCall
 
 
 @dataclass(frozen=True)
@@ -128,7 +192,8 @@ class Reply:
                     f"reply_audio(<{len(only.pcm)} bytes>, "
                     f"transcript={_short(only.transcript)}{stall})"
                 )
-            return f"reply_function_call({only.name!r}, {_short(only.arguments)}{stall})"
+            if isinstance(only, FunctionCall):
+                return f"reply_function_call({only.name!r}, {_short(only.arguments)}{stall})"
         return "reply(" + ", ".join(o.describe() for o in self.outputs) + stall + ")"
 
     def as_given(self) -> Any:
@@ -148,6 +213,21 @@ class Transcript:
 
     def as_given(self) -> Any:
         return self.given if self.given is not None else self.describe()
+
+
+@dataclass(frozen=True)
+class Translation:
+    """What the next stretch of speech on a translation session translates to."""
+
+    output_transcript: str
+    audio: bytes | None = None
+    input_transcript: str | None = None
+
+    def describe(self) -> str:
+        return f"translate({_short(self.output_transcript)})"
+
+    def as_given(self) -> Any:
+        return self.describe()
 
 
 @dataclass(frozen=True)
@@ -301,9 +381,10 @@ def _outputs(outputs: tuple[Output, ...]) -> tuple[Output, ...]:
     if not outputs:
         raise TypeError("a reply needs at least one output: Text, Audio or FunctionCall")
     for output in outputs:
-        if not isinstance(output, (Text, Audio, FunctionCall)):
+        if not isinstance(output, (Text, Audio, FunctionCall, McpCall)):
             raise TypeError(
-                f"a reply's outputs are fakes.Text, fakes.Audio or fakes.FunctionCall, "
+                f"a reply's outputs are fakes.Text, fakes.Audio, fakes.FunctionCall or "
+                "fakes.McpCall, "
                 f"not {output!r}"
             )
     return tuple(outputs)
@@ -322,6 +403,9 @@ class Script:
     transcripts: deque[Transcript | TranscriptionFailure] = field(default_factory=deque)
     rules: list[Rule] = field(default_factory=list)
     consumed: list[str] = field(default_factory=list)
+    translations: deque[Translation] = field(default_factory=deque)
+    # The remote MCP servers the fake plays, by label (configuration: a reset keeps them).
+    mcp_servers: dict[str, McpServer] = field(default_factory=dict)
 
     def next_reply(self) -> Reply | None:
         if not self.replies:
@@ -362,24 +446,32 @@ class Script:
         self.consumed.append(step.describe())
         return step
 
+    def next_translation(self) -> Translation | None:
+        if not self.translations:
+            return None
+        step = self.translations.popleft()
+        self.consumed.append(step.describe())
+        return step
+
     def unused_rules(self) -> list[Rule]:
         """Rules whose ``times`` were not used up."""
         return [r for r in self.rules if r.times is not None and r.used < r.times]
 
     def unconsumed(self) -> list[str]:
-        steps = [step.describe() for step in (*self.replies, *self.transcripts)]
+        steps = [step.describe() for step in (*self.replies, *self.transcripts, *self.translations)]
         rules = [f"{r.describe()}  (used {r.used} of {r.times})" for r in self.unused_rules()]
         return steps + rules
 
     def unused_as_given(self) -> list[Any]:
         """Each unused step or rule as the test gave it (its STEP, or its description)."""
-        return [s.as_given() for s in (*self.replies, *self.transcripts)] + [
+        return [s.as_given() for s in (*self.replies, *self.transcripts, *self.translations)] + [
             r.as_given() for r in self.unused_rules()
         ]
 
     def clear(self) -> None:
         self.replies.clear()
         self.transcripts.clear()
+        self.translations.clear()
         self.rules.clear()
         self.consumed.clear()
 

@@ -43,6 +43,7 @@ from ._conversation import Conversation
 from ._errors import error_event
 from ._headers import Headers
 from ._ids import IdFactory
+from ._mcp import McpServer, check_server_tools
 from ._responses import Pacing, ResponseRun
 from ._script import (
     Audio,
@@ -54,11 +55,15 @@ from ._script import (
     Text,
     Transcript,
     TranscriptionFailure,
+    Translation,
     reply_of,
 )
+from ._secrets import REALTIME_SECRETS_PATH, TRANSLATION_SECRETS_PATH, ClientSecrets
 from ._serve import HttpRequest, HttpResponse
 from ._session import default_session, default_transcription_session
 from ._threaded import Home, run_at_home
+from ._translating import TranslationBehaviour
+from ._translation import default_translation_session
 
 if TYPE_CHECKING:
     from ._replay import ReplayServer
@@ -72,6 +77,8 @@ _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _DECODE = json.JSONDecoder().decode
 REALTIME_PATH = "/v1/realtime"
 AZURE_PATH = "/openai/v1/realtime"
+TRANSLATION_PATH = "/v1/realtime/translations"
+DEFAULT_TRANSLATION_MODEL = "gpt-realtime-translate"
 MISSING_AUTH = "Missing bearer or basic authentication in header"
 BETA_SHAPE_MESSAGE = (
     "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
@@ -215,14 +222,22 @@ class FakeConnection:
         self.closed: tuple[int, str] | None = None
         self.ids = server.ids
         now = server.clock()
-        if self.query.get("intent") == "transcription":
+        self.translation = socket.path.rstrip("/") == TRANSLATION_PATH
+        if self.translation:
+            model = self.model or DEFAULT_TRANSLATION_MODEL
+            self.session = default_translation_session(self.ids.session(), model, now)
+        elif self.query.get("intent") == "transcription":
             self.session = default_transcription_session(self.ids.session(), now)
         else:
             self.session = default_session(self.ids.session(), self.model or "gpt-realtime", now)
         self.conversation = Conversation(self.ids.conversation())
         self.audio = InputAudio()
         self.runs: list[ResponseRun] = []
-        self._behaviour = Behaviour(self, server.script, server.pacing)
+        self._behaviour: Behaviour | TranslationBehaviour = (
+            TranslationBehaviour(self, server.script)
+            if self.translation
+            else Behaviour(self, server.script, server.pacing)
+        )
         self._socket = socket
         self._close_sent = False
         self._tg: TaskGroup | None = None
@@ -381,6 +396,9 @@ class FakeConnection:
         self._created = True
         if self.server.session_limit is not None:
             self.schedule_expiry(self.server.session_limit)
+        if isinstance(self._behaviour, Behaviour):
+            # A session minted with mcp tools lists them at once, as an update would.
+            await self._behaviour.list_mcp_tools(self.session.get("tools") or [])
         while True:
             message = await self._socket.receive()
             if isinstance(message, Close):
@@ -412,7 +430,14 @@ class FakeConnection:
             await self.close(3000, "invalid_request_error")
             return False
         expected = self.server.api_key
-        if expected is not None and key != expected:
+        if key.startswith("ek_"):
+            # An ephemeral key minted by this fake: good until it expires, whatever api_key is;
+            # its sessions start with the configuration it was minted with.
+            minted = self.server.client_secrets.lookup(key)
+            if minted is not None and minted.translation == self.translation:
+                self.session = self.server.client_secrets.session_for(minted)
+                return True
+        if (expected is not None or key.startswith("ek_")) and key != expected:
             await self.send_event(
                 error_event(
                     "invalid_request_error",
@@ -535,6 +560,7 @@ class FakeRealtimeServer:
         self.http_requests: deque[dict[str, Any]] = deque(maxlen=journal_events)
         self.ids = IdFactory()
         self.script = Script()
+        self.client_secrets = ClientSecrets(self.ids, self.clock)
         self.session_limit: float | None = None
         self._initial_latency = latency
         self._explanations: list[str] = []
@@ -607,7 +633,7 @@ class FakeRealtimeServer:
 
     async def handle(self, socket: ServerSocket) -> None:
         """Serve one connection until it ends (transports call this once per connection)."""
-        if socket.path.rstrip("/") not in (REALTIME_PATH, AZURE_PATH):
+        if socket.path.rstrip("/") not in (REALTIME_PATH, AZURE_PATH, TRANSLATION_PATH):
             body = {
                 "error": {
                     "message": f"Invalid URL (GET {socket.path})",
@@ -649,7 +675,16 @@ class FakeRealtimeServer:
         """A plain HTTP request: the control plane's, or one the fake refuses (journaled)."""
         if request.path.startswith(CONTROL_PREFIX) or request.path == CONTROL_PREFIX[:-1]:
             return await control(request)
-        if request.path.rstrip("/") in (REALTIME_PATH, AZURE_PATH):
+        path = request.path.rstrip("/")
+        if path in (REALTIME_SECRETS_PATH, TRANSLATION_SECRETS_PATH):
+            response = self._http_refusal(request) or self.client_secrets.mint(
+                request, translation=path == TRANSLATION_SECRETS_PATH
+            )
+            self.http_requests.append(
+                {"method": request.method, "path": request.path, "status": response.status}
+            )
+            return response
+        if path in (REALTIME_PATH, AZURE_PATH, TRANSLATION_PATH):
             status, message = 400, "Expected a WebSocket upgrade request (GET with Upgrade)."
         else:
             status, message = 404, f"Invalid URL ({request.method} {request.path})"
@@ -658,6 +693,24 @@ class FakeRealtimeServer:
         )
         error = {"message": message, "type": "invalid_request_error", "code": None, "param": None}
         return json_response(status, {"error": error})
+
+    def _http_refusal(self, request: HttpRequest) -> HttpResponse | None:
+        """The 401 answer to a REST request without the fake's key (any key when it has none;
+        never an ephemeral one), or ``None`` when its credentials are good."""
+        scheme, _, key = request.header("authorization").strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            code, message = None, MISSING_AUTH
+        elif key.startswith("ek_") or (self.api_key is not None and key != self.api_key):
+            code = "invalid_api_key"
+            message = (
+                f"Incorrect API key provided: {_masked(key)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys."
+            )
+        else:
+            return None
+        error = {"message": message, "type": "invalid_request_error", "code": code, "param": None}
+        return json_response(401, {"error": error})
 
     def serve(
         self, host: str = "127.0.0.1", port: int = 0, *, ssl: SSLContext | None = None
@@ -774,7 +827,8 @@ class FakeRealtimeServer:
         ``fake.reply(Text("Checking."), FunctionCall("get_weather", {"city": "Paris"}))``.
 
         Args:
-            outputs: :class:`fakes.Text`, :class:`fakes.Audio` or :class:`fakes.FunctionCall`.
+            outputs: :class:`fakes.Text`, :class:`fakes.Audio`, :class:`fakes.FunctionCall` or
+                :class:`fakes.McpCall`.
             stall_after: Stream this many deltas (over the whole response), then wait to be
                 cancelled.
 
@@ -834,6 +888,52 @@ class FakeRealtimeServer:
         rule = Rule(contains=contains, tool_output_of=tool_output_of, times=times)
         self.script.rules.append(rule)
         return rule
+
+    def mcp_server(
+        self,
+        server_label: str,
+        tools: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+        *,
+        fail: str | bool | None = None,
+    ) -> None:
+        """Play the remote MCP server ``server_label``: what it lists when a session (or a
+        response) brings an ``mcp`` tool with that label.
+
+        Args:
+            server_label: The ``server_label`` of the app's ``mcp`` tool.
+            tools: ``[{"name", "description"?, "input_schema"?, "annotations"?}]``.
+            fail: Listing fails (``mcp_list_tools.failed``); a string says why, for the reader.
+
+        Raises:
+            TypeError: ``tools`` is not a list of objects with a string ``name``.
+            ValueError: A tool has an unknown key.
+        """
+        self.script.mcp_servers[server_label] = McpServer(
+            server_label, check_server_tools(tools), fail
+        )
+
+    def translate(
+        self,
+        output_transcript: str,
+        *,
+        audio: bytes | None = None,
+        input_transcript: str | None = None,
+    ) -> None:
+        """Queue what the next stretch of speech on a translation session translates to.
+
+        Args:
+            output_transcript: The translation's text (``session.output_transcript.delta``).
+            audio: The translated speech (24 kHz PCM16 mono); synthetic when ``None``.
+            input_transcript: The source transcript (``session.input_transcript.delta``, sent
+                when the session configures input transcription); ``"Hello."`` when ``None``.
+        """
+        self.script.translations.append(
+            Translation(
+                output_transcript,
+                bytes(audio) if audio is not None else None,
+                input_transcript,
+            )
+        )
 
     def transcribe(self, text: str) -> None:
         """Queue the transcript of the next committed user audio (transcription on)."""

@@ -6,6 +6,8 @@ A STEP is one of::
     {"audio_base64": "<base64 of pcm in the session's output format>", "transcript"?: "..."}
     {"audio_wav": "reply.wav", "transcript"?: "..."}            (script files only)
     {"function_call": {"name": "...", "arguments": {...} | "<JSON>", "call_id"?: "..."}}
+    {"mcp_call": {"server_label": "...", "name": "...", "arguments": {...} | "<JSON>",
+                  "output"?: "...", "error"?: "..." | {...}}}     (a remote MCP tool call)
     {"outputs": [STEP, ...]}                                      (several outputs, one response)
     {"transcribe": "..."}                                         (the next input transcript)
 
@@ -24,19 +26,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._script import Audio, FunctionCall, Output, Reply, Rule, Text, Transcript
+from ._script import Audio, FunctionCall, McpCall, Output, Reply, Rule, Text, Transcript
 
 __all__ = ["STEP_HELP", "StepError", "parse_document", "parse_rule", "parse_step"]
 
 STEP_HELP = (
     'a STEP is {"text": str}, {"audio_base64": str, "transcript"?: str}, '
     '{"function_call": {"name": str, "arguments": object | str, "call_id"?: str}}, '
+    '{"mcp_call": {"server_label": str, "name": str, "arguments": object | str, '
+    '"output"?: str, "error"?: str | object}}, '
     '{"outputs": [STEP, ...]} or {"transcribe": str}; a reply may add "stall_after": int'
 )
 
 WavReader = Callable[[Path], bytes]
 
-_KINDS = ("text", "audio_base64", "audio_wav", "function_call", "outputs", "transcribe")
+_KINDS = (
+    "text",
+    "audio_base64",
+    "audio_wav",
+    "function_call",
+    "mcp_call",
+    "outputs",
+    "transcribe",
+)
 
 
 class StepError(ValueError):
@@ -123,7 +135,37 @@ def _output(step: object, where: str, read_wav: WavReader | None, base: Path | N
         if call_id is not None:
             _expect(call_id, str, "a string", f"{where}.call_id")
         return FunctionCall(name, arguments, call_id)
+    if kind == "mcp_call":
+        return _mcp_call(given, where)
     raise StepError(f"{where}: a {kind!r} step cannot be one output of a reply")
+
+
+def _mcp_call(given: dict[str, Any], where: str) -> McpCall:
+    _check_keys(given, {"mcp_call", "stall_after"}, where)
+    where = f"{where}.mcp_call"
+    call = _expect(given["mcp_call"], dict, "an object", where)
+    _check_keys(call, {"server_label", "name", "arguments", "output", "error"}, where)
+    for key in ("server_label", "name"):
+        if key not in call:
+            raise StepError(f"{where}: missing {key!r}")
+    arguments = _expect(
+        call.get("arguments", {}), (dict, str), "an object or a JSON string", f"{where}.arguments"
+    )
+    output = call.get("output")
+    if output is not None:
+        _expect(output, str, "a string", f"{where}.output")
+    error = call.get("error")
+    if error is not None:
+        _expect(error, (str, dict), "a string or an error object", f"{where}.error")
+    if output is not None and error is not None:
+        raise StepError(f"{where}: an MCP call has an output or an error, not both")
+    return McpCall(
+        _expect(call["server_label"], str, "a string", f"{where}.server_label"),
+        _expect(call["name"], str, "a string", f"{where}.name"),
+        arguments,
+        output=output,
+        error=error,
+    )
 
 
 def parse_step(

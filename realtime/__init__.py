@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path as _Path
 
 from . import events
+from ._client_secrets import ClientSecret, create_client_secret
 from ._config import DEFAULT_URL, ConnectRequest, ModelConfig
 from ._conflict import warn_if_shared as _warn_if_shared
 from ._connection import DEFAULT_MODEL, Connection, Listener, connect
@@ -29,6 +30,7 @@ from ._errors import (
     SendQueueFullError,
 )
 from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
+from ._mcp import McpApprovalRequest
 from ._reconnect import ReconnectPolicy
 from ._recorder import Recorder, RecordingTransport
 from ._session import (
@@ -54,6 +56,7 @@ __all__ = [
     "DEFAULT_URL",
     "BinaryFrame",
     "BufferOverflowError",
+    "ClientSecret",
     "ConnError",
     "ConnectRequest",
     "Connection",
@@ -63,6 +66,7 @@ __all__ = [
     "InvalidFrameError",
     "Listener",
     "LocalProtocolError",
+    "McpApprovalRequest",
     "ModelConfig",
     "NotConnectedError",
     "PingFrame",
@@ -89,6 +93,7 @@ __all__ = [
     "RecordingTransport",
     "__version__",
     "connect",
+    "create_client_secret",
     "events",
 ]
 

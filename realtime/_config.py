@@ -208,8 +208,12 @@ def _check_header(name: str, value: str) -> None:
         raise ConnError(f"{what} contains a line break or NUL character: check its value")
 
 
-async def build_request(config: ModelConfig, model: str | None) -> ConnectRequest:
+async def build_request(
+    config: ModelConfig, model: str | None, *, translation: bool = False
+) -> ConnectRequest:
     """Build the handshake request for ``config``: URL with query, headers, timeouts.
+
+    With ``translation``, the URL names the live translation endpoint: ``<url>/translations``.
 
     Raises:
         ConnError: The URL is not a WebSocket or HTTP URL, the key is of the wrong type, no
@@ -247,7 +251,10 @@ async def build_request(config: ModelConfig, model: str | None) -> ConnectReques
             query.append(("call_id", config.call_id))
     elif model is not None and "model" not in present:
         query.append(("model", model))
-    url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    path = parts.path
+    if translation and not path.rstrip("/").endswith("/translations"):
+        path = path.rstrip("/") + "/translations"
+    url = urlunsplit((scheme, parts.netloc, path, urlencode(query), parts.fragment))
 
     headers: dict[str, tuple[str, str]] = {}
     if key and config.key_header == "api-key":

@@ -44,7 +44,8 @@ from ._link import NOT_OPEN, Link
 from ._protocol import Protocol, encode_messages
 from ._reconnect import Reconnector, ReconnectPolicy
 from ._state import ConnectionState
-from .events import Closed, Event, Reconnected
+from .events import Closed, Event, Reconnected, parse_text
+from .events.translation import parse_text as parse_translation
 from .transports._base import Transport
 
 __all__ = ["DEFAULT_MODEL", "Connection", "Listener", "connect"]
@@ -74,11 +75,16 @@ class Connection:
         transport: Transport,
         event_buffer: int,
         reconnect: ReconnectPolicy | None = None,
+        translation: bool = False,
     ) -> None:
         self.config = config
         self.model = model
+        self.translation = translation
         self._transport = transport
-        self._protocol = Protocol(max_message_size=config.max_message_size)
+        # A translation session's events are views like the realtime ones, outside the
+        # realtime ``Event`` union: typed in realtime.events.translation.
+        parse: Any = parse_translation if translation else parse_text
+        self._protocol = Protocol(max_message_size=config.max_message_size, parse=parse)
         self._dispatcher = Dispatcher(session, event_buffer)
         self._reconnector = Reconnector(reconnect)
         self._link: Link | None = None
@@ -374,7 +380,9 @@ class Connection:
                 self._life_scope = anyio.CancelScope()  # close() cancels the wait
                 with self._life_scope:
                     await anyio.sleep(plan.delay)
-                    request = await build_request(self.config, self.model)
+                    request = await build_request(
+                        self.config, self.model, translation=self.translation
+                    )
                 if self._close_requested:
                     break
         except ConnError as exc:  # the key callable or URL failed on a retry
@@ -603,6 +611,7 @@ def connect(
     event_buffer: int = 4096,
     reconnect: ReconnectPolicy | None = None,
     task_group: TaskGroup | None = None,
+    translation: bool = False,
 ) -> _ConnectCall:
     """Open a Realtime connection; returns once it is OPEN.
 
@@ -630,6 +639,8 @@ def connect(
             iterator reports a :class:`BufferOverflowError` in place of the missing events
             (listeners are not affected). 0 disables buffering for iteration.
         task_group: Run the connection's task in this task group instead of its own.
+        translation: Open a live translation session (``<url>/translations?model=...``);
+            its events parse into :mod:`realtime.events.translation`.
 
     Raises:
         ConnError: The handshake failed (HTTP status and error body attached when the server
@@ -640,7 +651,7 @@ def connect(
         model = DEFAULT_MODEL
 
     async def make() -> tuple[Connection, ConnectRequest]:
-        request = await build_request(config, model)
+        request = await build_request(config, model, translation=translation)
         connection = Connection(
             config,
             model=model,
@@ -648,6 +659,7 @@ def connect(
             transport=transport if transport is not None else _default_transport(),
             event_buffer=max(0, event_buffer),
             reconnect=reconnect,
+            translation=translation,
         )
         return connection, request
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._errors import FrameEncodeError, InvalidFrameError, NotConnectedError, mask_secrets
@@ -35,9 +35,16 @@ class Protocol:
     Args:
         max_message_size: Largest incoming message accepted; a larger one starts a close with
             code 1009. ``None`` accepts any size.
+        parse: Turns a text frame into an event (a translation session's parser, say).
     """
 
-    def __init__(self, *, max_message_size: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_message_size: int | None = None,
+        parse: Callable[[str], Event] = parse_text,
+    ) -> None:
+        self._parse = parse
         self._state = ConnectionState.CONNECTING
         self._events: list[Event] = []
         self._max_message_size = max_message_size
@@ -95,7 +102,7 @@ class Protocol:
             return
         event: Event
         try:
-            event = parse_text(text)
+            event = self._parse(text)
         except InvalidFrameError as exc:
             event = FrameError(error=exc, raw=text)
         else:

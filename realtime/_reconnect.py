@@ -8,6 +8,7 @@ the messages sent in between, and keeps what a new server session must be told
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import anyio
 
 from ._errors import ConnError, SendQueueFullError
 from .events import Closed, Event, Reconnecting, ServerEventBase
+
+logger = logging.getLogger("realtime.connection")
 
 __all__ = [
     "NO_RETRY_ERROR_CODES",
@@ -127,9 +130,33 @@ class Restorer:
         return out
 
 
+# The MCP items a client may create (the SDK's ConversationItem), with the fields it may send.
+# They keep their ids: an approval response names its request by id.
+_MCP_FIELDS = {
+    "mcp_call": (
+        "id",
+        "server_label",
+        "name",
+        "arguments",
+        "approval_request_id",
+        "output",
+        "error",
+    ),
+    "mcp_approval_request": ("id", "server_label", "name", "arguments"),
+    "mcp_approval_response": ("id", "approval_request_id", "approve", "reason"),
+}
+
+
 def _replayable(item: Mapping[str, Any]) -> dict[str, Any] | None:
     """A client-side ``item`` recreating a server item, or ``None`` if it cannot be."""
     kind = item.get("type")
+    if kind in _MCP_FIELDS:
+        return {k: item[k] for k in _MCP_FIELDS[kind] if item.get(k) is not None} | {"type": kind}
+    if kind == "mcp_list_tools":
+        # Not re-created: the restored session.update brings the mcp tool back, and the new
+        # session lists its tools itself (a copy would list them twice).
+        logger.info("restore: mcp_list_tools item %s not re-created (listed anew)", item.get("id"))
+        return None
     if kind == "function_call":
         return {
             "type": "function_call",

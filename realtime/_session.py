@@ -26,6 +26,7 @@ from ._config import ModelConfig
 from ._connection import Connection, connect
 from ._errors import RealtimeError
 from ._lifespan import Lifespan
+from ._mcp import ApproveMcp, McpApprovalRequest, approval_response, decide
 from ._tools import Tool, format_output
 from .events import Closed as WireClosed
 from .events import Event, ServerEventBase
@@ -190,6 +191,7 @@ SessionEvent = (
     | Interrupted
     | Error
     | Closed
+    | McpApprovalRequest
 )
 """Any high-level event a :class:`Session` yields."""
 
@@ -232,6 +234,11 @@ class Session:
         tool_timeout: Seconds a tool may run before the model is told it timed out.
         auto_respond_to_tools: After a response whose tool calls are all answered, ask for
             the next response.
+        approve_mcp: Decides remote MCP tool calls that require approval: called (sync or
+            async) with each :class:`McpApprovalRequest`, returns whether the call may run;
+            the answer is sent like a tool's output. Without it, the requests are yielded
+            and :meth:`approve_mcp` answers them. MCP tools themselves are declared in
+            ``session={"tools": [{"type": "mcp", ...}]}``, alongside ``tools``.
     """
 
     def __init__(
@@ -248,12 +255,14 @@ class Session:
         transport: Transport | None = None,
         tool_timeout: float = 30.0,
         auto_respond_to_tools: bool = True,
+        approve_mcp: ApproveMcp | None = None,
     ) -> None:
         self.config = config if config is not None else ModelConfig()
         self.model = model
         self.tools: dict[str, Tool] = {t.name: t for t in tools}
         self.tool_timeout = tool_timeout
         self.auto_respond_to_tools = auto_respond_to_tools
+        self._approve_mcp = approve_mcp
         self._transport = transport
         self._session_config = self._build_config(
             instructions, voice, turn_detection, output_modalities, session
@@ -382,7 +391,9 @@ class Session:
         )
         config = dict(self._session_config)
         if self.tools:
-            config["tools"] = [t.schema() for t in self.tools.values()]
+            # Alongside the session's own tools (remote MCP servers, say), not instead of them.
+            given = list(config.get("tools") or ())
+            config["tools"] = [*given, *(t.schema() for t in self.tools.values())]
         self._update_event_id = self._next_id("session_update")
         try:
             await self._connection.send_message(
@@ -895,13 +906,79 @@ class Session:
         if 0 <= index < len(parts):
             parts[index]["transcript"] = ""
 
+    # -- remote MCP tools --------------------------------------------------------------------
+
+    async def approve_mcp(
+        self, request: McpApprovalRequest | str, approve: bool = True, reason: str | None = None
+    ) -> None:
+        """Answer an MCP approval request, then ask for the next response (queued until the
+        active one is done), as after a tool's output.
+
+        Args:
+            request: The :class:`McpApprovalRequest` (or its id).
+            approve: Whether the call may run.
+            reason: Why, for the model (optional).
+
+        Raises:
+            NotConnectedError: The connection is not open.
+        """
+        await self.connection.send_message(approval_response(request, approve, reason))
+        await self.create_response()
+
+    async def _on_output_item_done(self, raw: dict[str, Any]) -> None:
+        item = raw.get("item") or {}
+        if item.get("type") != "mcp_approval_request":
+            return
+        request = McpApprovalRequest.from_item(item)
+        self._emit(request)
+        if self._approve_mcp is None or self._tg is None:
+            return
+        # Decided like a tool call: the response's round ends once every call and approval
+        # of it is answered, and the next response is asked for then.
+        response_id = str(raw.get("response_id", ""))
+        self._calls.setdefault(response_id, _ResponseCalls()).pending.add(request.id)
+        self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        self._tg.start_soon(self._run_approval, response_id, request)
+
+    async def _run_approval(self, response_id: str, request: McpApprovalRequest) -> None:
+        with anyio.CancelScope() as scope:
+            self._tool_scopes.add(scope)
+            try:
+                await self._finish_approval(response_id, request)
+            finally:
+                self._tool_scopes.discard(scope)
+
+    async def _finish_approval(self, response_id: str, request: McpApprovalRequest) -> None:
+        approve = self._approve_mcp
+        reason: str | None = None
+        try:
+            verdict = await decide(approve, request) if approve is not None else False
+        except Exception as exc:
+            # A failing decision refuses: the call never runs on an error.
+            verdict, reason = False, f"approve_mcp failed: {type(exc).__name__}: {exc}"
+        try:
+            await self.connection.send_message(approval_response(request, verdict, reason))
+        except (RealtimeError, RuntimeError):
+            return  # the connection is gone
+        calls = self._calls.get(response_id)
+        if calls is None:
+            return
+        calls.pending.discard(request.id)
+        if calls.done and not calls.pending:
+            await self._tool_round_done(response_id)
+
 
 def _follows_up(done: ResponseDone, session: Session) -> bool:
     """Whether the session asks for another response after ``done`` (a tool round)."""
     return (
         done.status == "completed"
         and session.auto_respond_to_tools
-        and any(item.get("type") == "function_call" for item in done.output)
+        and any(
+            item.get("type") == "function_call"
+            # An MCP approval round follows up like a tool round when approvals are automatic.
+            or (item.get("type") == "mcp_approval_request" and session._approve_mcp is not None)
+            for item in done.output
+        )
     )
 
 
@@ -920,6 +997,7 @@ _HANDLERS: dict[str, _Handler] = {
     "response.output_audio_transcript.delta": Session._on_transcript_delta,
     "response.output_audio.delta": Session._on_audio_delta,
     "response.function_call_arguments.done": Session._on_function_call,
+    "response.output_item.done": Session._on_output_item_done,
     "conversation.item.input_audio_transcription.delta": Session._on_user_transcript_delta,
     "conversation.item.input_audio_transcription.completed": Session._on_user_transcript_done,
     "conversation.item.added": Session._on_item_added,

@@ -7,10 +7,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openai.types.realtime import RealtimeServerEvent
+from openai.types.realtime import RealtimeServerEvent, RealtimeTranslationServerEvent
 from pydantic import BaseModel, TypeAdapter
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
+TRANSLATION_ADAPTER: TypeAdapter[Any] = TypeAdapter(RealtimeTranslationServerEvent)
+# The events only translation sessions send; their session.created/updated show a session of
+# type "translation".
+TRANSLATION_ONLY = frozenset(
+    {
+        "session.closed",
+        "session.input_transcript.delta",
+        "session.output_transcript.delta",
+        "session.output_audio.delta",
+    }
+)
+
+
+def is_translation_event(event: dict[str, Any]) -> bool:
+    """Whether ``event`` is a translation session's (validated against the translation union)."""
+    session = event.get("session")
+    return event.get("type") in TRANSLATION_ONLY or (
+        isinstance(session, dict) and session.get("type") == "translation"
+    )
+
 
 #: The 46 server event types of the GA protocol, from the official package's union.
 ALL_SERVER_EVENT_TYPES: frozenset[str] = frozenset(
@@ -45,8 +65,9 @@ def validate_server_event(event: dict[str, Any]) -> Any:
     """Validate ``event`` strictly; raise ``AssertionError`` saying what is wrong."""
     # Round-trip through JSON first: the wire carries JSON, not Python objects.
     wire = json.loads(json.dumps(event))
+    adapter = TRANSLATION_ADAPTER if is_translation_event(wire) else ADAPTER
     try:
-        model = ADAPTER.validate_python(wire, strict=True)
+        model = adapter.validate_python(wire, strict=True)
     except Exception as exc:
         raise AssertionError(
             f"the fake sent an invalid {event.get('type')!r} event:\n{exc}\n{wire}"

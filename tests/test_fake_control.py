@@ -324,17 +324,17 @@ async def test_other_http_requests_are_refused_and_journaled() -> None:
     with anyio.fail_after(10):
         async with served(fake) as (url, http):
             plain = await http.get("/v1/realtime")
-            other = await http.post("/v1/realtime/client_secrets", content=b"{}")
+            other = await http.post("/v1/realtime/sessions", content=b"{}")
             with pytest.raises(Exception):  # noqa: B017 - the upgrade is refused
                 async with ws(url.replace("/v1/realtime", "/v1/elsewhere")):
                     pass
             journal = (await http.get("/_fake/journal")).json()
     assert plain.status_code == 400 and "WebSocket upgrade" in plain.json()["error"]["message"]
     assert other.status_code == 404
-    assert other.json()["error"]["message"] == "Invalid URL (POST /v1/realtime/client_secrets)"
+    assert other.json()["error"]["message"] == "Invalid URL (POST /v1/realtime/sessions)"
     assert journal["http"] == [
         {"method": "GET", "path": "/v1/realtime", "status": 400},
-        {"method": "POST", "path": "/v1/realtime/client_secrets", "status": 404},
+        {"method": "POST", "path": "/v1/realtime/sessions", "status": 404},
         {"method": "GET", "path": "/v1/elsewhere", "status": 404},
     ]
 

@@ -12,14 +12,15 @@ FAKES = Path(__file__).resolve().parent.parent / "fakes"
 FLOORS = [
     {"_errors", "_ids", "_clock", "_headers", "_client_schema", "_threaded"},
     {"_session", "_audio"},
-    {"_conversation"},
+    {"_mcp"},  # remote MCP tools: data and checks
+    {"_conversation", "_translation"},
     {"_script"},  # steps and rules
     {"_steps"},
     {"_responses"},  # response streaming
-    {"_behaviour"},  # client event behaviour
+    {"_behaviour", "_translating"},  # client event behaviour (realtime, translation)
     {"_serve"},  # the socket listener (knows nothing of the fake)
     {"_replay", "_proxy"},  # the replay server, the recording proxy (through the listener)
-    {"_control"},  # the control plane (sees the fake as a protocol)
+    {"_control", "_secrets"},  # the control plane (sees the fake as a protocol), mint endpoints
     {"_server"},  # the server, on top
     {"_cassette"},  # the plugin's cassettes (replay or record)
     {"__init__", "pytest_plugin"},
