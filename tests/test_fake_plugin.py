@@ -93,8 +93,7 @@ def test_a_sync_test_gets_a_served_fake(fake_realtime, fake_realtime_url):
 """
 
 SDK_TEST = """
-import asyncio
-
+import anyio
 import openai
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -105,7 +104,7 @@ async def test_the_official_sdk(fake_realtime, fake_realtime_url):
     client = openai.AsyncOpenAI(
         api_key="sk-test", websocket_base_url=fake_realtime_url.removesuffix("/realtime")
     )
-    async with asyncio.timeout(10):
+    with anyio.fail_after(10):  # asyncio.timeout is Python 3.11+
         async with client.realtime.connect(model="gpt-realtime") as connection:
             await connection.session.update(
                 session={{"type": "realtime", "output_modalities": ["text"]}}
