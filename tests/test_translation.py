@@ -189,7 +189,12 @@ def test_the_generated_translation_events_are_fresh() -> None:
     import sys
     from pathlib import Path
 
+    import openai
+
     root = Path(__file__).resolve().parent.parent
+    header = (root / "realtime/events/_translation.py").read_text().splitlines()[0]
+    if f"from openai {openai.__version__};" not in header:
+        pytest.skip(f"{header[2:]}; openai {openai.__version__} is installed (the floor run)")
     result = subprocess.run(
         [sys.executable, "tools/gen_translation_events.py", "--check"],
         cwd=root,
