@@ -93,6 +93,7 @@ class Connection:
         # The supervisor's whole life: cancelled to abort.
         self._run_scope = anyio.CancelScope()
         self._opened = anyio.Event()  # the first handshake succeeded, or the connection ended
+        self._returned = anyio.Event()  # connect() returned the connection to its caller
         self._handshake_error: ConnError | None = None
         self._reader_done = anyio.Event()
         self._close_requested = False
@@ -336,6 +337,9 @@ class Connection:
             with anyio.CancelScope(shield=True):
                 await self._abort()
             raise self._handshake_error
+        # Set with no await before returning to the caller: whatever it does first (add a
+        # listener, say) happens before the supervisor reads the next event.
+        self._returned.set()
 
     # -- the supervisor task ---------------------------------------------------------------
 
@@ -427,6 +431,10 @@ class Connection:
         self._link = link
         await self._flush()
         self._opened.set()
+        # A listener added right after connect() returns sees every event after Connected:
+        # nothing more is read until the caller has its connection (a trio scheduling order
+        # could otherwise deliver session.created first).
+        await self._returned.wait()
         await link.pump(self._flush)
 
     async def _restore(self, link: Link) -> None:

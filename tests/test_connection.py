@@ -463,3 +463,16 @@ async def test_a_send_racing_a_refusal_says_why(wire: Wire) -> None:
     while cause is not None:
         assert type(cause).__module__.startswith("realtime"), type(cause)
         cause = cause.__cause__
+
+
+async def test_a_listener_added_right_after_connect_sees_session_created(wire: Wire) -> None:
+    # Nothing is read after Connected until connect() has returned to its caller, so a
+    # listener added first thing sees session.created (trio's randomized scheduling made
+    # this a race: run it several times).
+    for _ in range(10):
+        log = EventLog()
+        async with wire.connect() as conn:
+            conn.add_listener(log)
+            await log.wait_for("session.created")
+        # (realtime.connected may be seen too: it was queued, not yet delivered)
+        assert [t for t in log.types if t != "realtime.connected"][0] == "session.created"
