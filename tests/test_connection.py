@@ -475,4 +475,4 @@ async def test_a_listener_added_right_after_connect_sees_session_created(wire: W
             conn.add_listener(log)
             await log.wait_for("session.created")
         # (realtime.connected may be seen too: it was queued, not yet delivered)
-        assert [t for t in log.types if t != "realtime.connected"][0] == "session.created"
+        assert next(t for t in log.types if t != "realtime.connected") == "session.created"
