@@ -18,7 +18,6 @@ from . import events
 from ._client_secrets import ClientSecret, create_client_secret
 from ._config import DEFAULT_URL, ConnectRequest, ModelConfig
 from ._conflict import warn_if_shared as _warn_if_shared
-from ._connection import DEFAULT_MODEL, Connection, Listener, connect
 from ._errors import (
     BufferOverflowError,
     ConnError,
@@ -29,11 +28,13 @@ from ._errors import (
     RealtimeError,
     SendQueueFullError,
 )
-from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
-from ._mcp import McpApprovalRequest
-from ._reconnect import ReconnectPolicy
-from ._recorder import Recorder, RecordingTransport
-from ._session import (
+from ._version import __version__
+from .connection._connection import DEFAULT_MODEL, Connection, Listener, connect
+from .connection._reconnect import ReconnectPolicy
+from .protocol._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
+from .protocol._state import ConnectionState
+from .session._mcp import McpApprovalRequest
+from .session._session import (
     AudioDelta,
     Closed,
     Error,
@@ -47,9 +48,8 @@ from ._session import (
     ToolCallStarted,
     TranscriptDelta,
 )
-from ._state import ConnectionState
-from ._tools import Tool, tool
-from ._version import __version__
+from .session._tools import Tool, tool
+from .transports._recording import Recorder, RecordingTransport
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -378,7 +378,7 @@ async def test_the_beta_shape_passes_through_to_the_upstream(tmp_path: Path) -> 
 def test_the_command_refuses_bad_usage(argv: list[str], message: str, tmp_path: Path) -> None:
     import io
 
-    from realtime._cli import main
+    from realtime.cli._cli import main
 
     err = io.StringIO()
     code = main(

@@ -21,16 +21,16 @@ from typing import Any, Literal
 import anyio
 from anyio.abc import TaskGroup
 
-from . import client_events as ce
-from ._config import ModelConfig
-from ._connection import Connection, connect
-from ._errors import RealtimeError
-from ._lifespan import Lifespan
+from .. import client_events as ce
+from .._config import ModelConfig
+from .._errors import RealtimeError
+from ..connection._connection import Connection, connect
+from ..connection._lifespan import Lifespan
+from ..events import Closed as WireClosed
+from ..events import Event, ServerEventBase
+from ..transports._base import Transport
 from ._mcp import ApproveMcp, McpApprovalRequest, approval_response, decide
 from ._tools import Tool, format_output
-from .events import Closed as WireClosed
-from .events import Event, ServerEventBase
-from .transports._base import Transport
 
 __all__ = [
     "AudioDelta",

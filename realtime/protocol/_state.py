@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 
-from ._errors import LocalProtocolError
+from .._errors import LocalProtocolError
 
 __all__ = ["TRANSITIONS", "ConnectionState", "Trigger", "can", "next_state"]
 

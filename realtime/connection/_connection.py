@@ -34,19 +34,19 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 from anyio.abc import TaskGroup
 
+from .._config import ConnectRequest, ModelConfig, build_request
+from .._errors import ConnError, NotConnectedError
+from ..events import Closed, Event, Reconnected, parse_text
+from ..events.translation import parse_text as parse_translation
+from ..protocol._frames import BinaryFrame, Frame, PingFrame, TextFrame
+from ..protocol._machine import Protocol, encode_messages
+from ..protocol._state import ConnectionState
+from ..transports._base import Transport
 from . import _detached
-from ._config import ConnectRequest, ModelConfig, build_request
 from ._dispatch import Dispatcher, Listener
-from ._errors import ConnError, NotConnectedError
-from ._frames import BinaryFrame, Frame, PingFrame, TextFrame
 from ._lifespan import Lifespan
 from ._link import NOT_OPEN, Link
-from ._protocol import Protocol, encode_messages
 from ._reconnect import Reconnector, ReconnectPolicy
-from ._state import ConnectionState
-from .events import Closed, Event, Reconnected, parse_text
-from .events.translation import parse_text as parse_translation
-from .transports._base import Transport
 
 __all__ = ["DEFAULT_MODEL", "Connection", "Listener", "connect"]
 
@@ -597,7 +597,7 @@ class _ConnectCall:
 def _default_transport() -> Transport:
     # The only place the core names a concrete transport, imported on first use so that
     # ``import realtime`` does not pull in httpx.
-    from .transports import HttpxWsTransport
+    from ..transports import HttpxWsTransport
 
     return HttpxWsTransport()
 
