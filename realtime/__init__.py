@@ -29,7 +29,8 @@ from ._errors import (
     SendQueueFullError,
 )
 from ._version import __version__
-from .connection._connection import DEFAULT_MODEL, Connection, Listener, connect
+from .connection._connect import DEFAULT_MODEL, connect
+from .connection._connection import Connection, Listener
 from .connection._reconnect import ReconnectPolicy
 from .protocol._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
 from .protocol._state import ConnectionState

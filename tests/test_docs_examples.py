@@ -31,7 +31,7 @@ import anyio
 import pytest
 
 import realtime
-import realtime.connection._connection
+import realtime.connection._connect
 from fakes import FakeRealtimeServer
 from realtime.transports import MemoryTransport
 
@@ -168,7 +168,7 @@ def _setup_namespace(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeRealtimeServe
     fake = FakeRealtimeServer()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-example")
     monkeypatch.setattr(
-        realtime.connection._connection, "_default_transport", lambda: MemoryTransport(fake)
+        realtime.connection._connect, "_default_transport", lambda: MemoryTransport(fake)
     )
     namespace: dict[str, Any] = {
         "__name__": "__example__",

@@ -24,7 +24,8 @@ from anyio.abc import TaskGroup
 from .. import client_events as ce
 from .._config import ModelConfig
 from .._errors import RealtimeError
-from ..connection._connection import Connection, connect
+from ..connection._connect import connect
+from ..connection._connection import Connection
 from ..connection._lifespan import Lifespan
 from ..events import Closed as WireClosed
 from ..events import Event, ServerEventBase
