@@ -60,7 +60,7 @@ class _ConnectCall:
             try:
                 yield connection
             finally:
-                await connection.close()
+                await connection.aclose()
             return
         # Failures are raised after the group, so they reach the caller as themselves, not
         # wrapped in an exception group (the group holds only our tasks, which never raise).
@@ -78,7 +78,7 @@ class _ConnectCall:
                 except Exception as exc:
                     failure = exc
                 finally:
-                    await connection.close()
+                    await connection.aclose()
         if failure is not None:
             raise failure
 
@@ -127,7 +127,7 @@ def connect(
       (cancelling ``tg`` ends it with a final ``Closed``);
     - ``conn = await realtime.connect(...)`` runs it as a background task of the event loop.
 
-    The last two return a connection to close with ``await conn.close()`` (from any task) or
+    The last two return a connection to close with ``await conn.aclose()`` (from any task) or
     ``async with conn:``.
 
     Args:

@@ -232,7 +232,7 @@ class Connection:
 
     # -- closing ---------------------------------------------------------------------------
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the connection: send close 1000, wait for the peer's close, then CLOSED.
 
         Waits at most ``config.close_timeout`` for the peer, then abandons the socket. Returns
@@ -248,6 +248,14 @@ class Connection:
             with anyio.CancelScope(shield=True):
                 await self._abort()
             raise
+
+    async def close(self) -> None:
+        """The same as :meth:`aclose`: the name this method had first, kept as an alias.
+
+        ``aclose`` is the one verb for ending things (``Connection``, ``Session``,
+        ``Transport``), as in anyio and httpx.
+        """
+        await self.aclose()
 
     async def _close_gracefully(self) -> None:
         self._close_requested = True
@@ -287,7 +295,7 @@ class Connection:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await self.aclose()
 
     # -- iterating -------------------------------------------------------------------------
 

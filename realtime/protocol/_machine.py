@@ -290,7 +290,7 @@ def check_frame(frame: Frame) -> Frame:
     else:
         raise InvalidFrameError(
             f"{type(frame).__name__} is not a frame: use TextFrame, BinaryFrame, PingFrame "
-            "or PongFrame (close with Connection.close())",
+            "or PongFrame (close with Connection.aclose())",
             frame=frame,
         )
     return frame
