@@ -159,3 +159,20 @@ def _fault_matrix_summary(terminalreporter: Any) -> None:
     terminalreporter.section("fault matrix (see RELIABILITY.md)")
     for line in render():
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(params=["httpx_ws", "websockets"])
+async def any_network_transport(
+    request: pytest.FixtureRequest, anyio_backend: str
+) -> AsyncIterator[Transport]:
+    """Each network transport in turn (websockets on asyncio only), closed after the test."""
+    from .hostile import network_transport
+
+    kind = str(request.param)
+    if kind == "websockets" and anyio_backend != "asyncio":
+        pytest.skip("websockets transport is asyncio-only")
+    t = network_transport(kind)
+    try:
+        yield t
+    finally:
+        await t.aclose()
