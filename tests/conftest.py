@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import inspect
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import trustme
 
 import realtime
 from fakes import FakeRealtimeServer
@@ -176,3 +178,17 @@ async def any_network_transport(
         yield t
     finally:
         await t.aclose()
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A test certificate authority; ``ca.configure_trust(context)`` trusts it."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
+    """A server TLS context with a certificate for 127.0.0.1 and localhost, issued by ``ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -78,18 +78,6 @@ async def test_cleartext_key_to_remote_host_is_refused_before_any_byte() -> None
 # -- TLS -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    return context
-
-
 async def test_tls_trusted(ca: trustme.CA, server_ssl: ssl.SSLContext) -> None:
     client_ssl = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     ca.configure_trust(client_ssl)
@@ -157,43 +145,6 @@ def test_repr_has_no_secrets() -> None:
 
 
 # -- the channel directly ------------------------------------------------------------------
-
-
-async def _channel_test(
-    handler: Callable[[ServerSocket], Awaitable[None]],
-    body: Callable[[Any], Awaitable[None]],
-) -> None:
-    transport = HttpxWsTransport()
-    try:
-        with anyio.fail_after(TIMEOUT):
-            async with serve(handler) as url:
-                request = await realtime._config.build_request(_config(url), "gpt-realtime")
-                async with transport.connect(request) as channel:
-                    await body(channel)
-    finally:
-        await transport.aclose()
-
-
-async def test_receive_after_close_returns_close_again() -> None:
-    async def handler(socket: ServerSocket) -> None:
-        await socket.accept()
-        await socket.send_text("hello")
-        await socket.send_bytes(b"\x00\x01")
-        await socket.close(4001, "bye")
-        await socket.receive()
-
-    async def body(channel: Any) -> None:
-        items: list[Any] = []
-        while not items or not isinstance(items[-1], Close):
-            items.extend(await channel.receive_many())
-        assert items == ["hello", b"\x00\x01", Close(4001, "bye")]
-        # Never waits on httpx-ws again once the connection ended.
-        assert await channel.receive() == Close(4001, "bye")
-        assert await channel.receive_many() == [Close(4001, "bye")]
-        with pytest.raises(realtime.ConnError):
-            await channel.send_text("too late")
-
-    await _channel_test(handler, body)
 
 
 # -- the server ----------------------------------------------------------------------------

@@ -239,11 +239,6 @@ def test_a_bad_upstream_url_is_refused(tmp_path: Path) -> None:
 # -- the official SDK as the client, over ws:// and wss:// --------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @asyncio_only
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
 async def test_official_sdk_through_the_proxy(

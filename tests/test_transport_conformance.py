@@ -17,7 +17,6 @@ from typing import Any
 
 import anyio
 import pytest
-import trustme
 
 import realtime
 from fakes import FakeRealtimeServer
@@ -176,13 +175,6 @@ async def test_connect_timeout(transport: Transport) -> None:
     assert accepted.is_set()
     assert "timed out" in str(caught.value)
     assert caught.value.__cause__ is not None
-
-
-@pytest.fixture(scope="module")
-def server_ssl() -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    trustme.CA().issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    return context
 
 
 async def test_tls_untrusted(server_ssl: ssl.SSLContext, transport: Transport) -> None:

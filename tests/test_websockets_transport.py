@@ -86,18 +86,6 @@ async def test_not_a_websocket_server(transport: WebsocketsTransport) -> None:
 # -- TLS -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    return context
-
-
 async def test_tls_trusted(
     ca: trustme.CA, server_ssl: ssl.SSLContext, transport: WebsocketsTransport
 ) -> None:
