@@ -86,7 +86,7 @@ def test_library_code_imports_no_backend() -> None:
 
 
 def test_core_never_imports_a_concrete_transport() -> None:
-    # Only _connection's default-transport hook may name one, and only lazily.
+    # Only connection/_connect's default-transport hook may name one, and only lazily.
     for path in ROOT.glob("realtime/**/*.py"):
         if "transports" in path.parts:
             continue
