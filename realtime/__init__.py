@@ -18,7 +18,6 @@ from . import events
 from ._client_secrets import ClientSecret, create_client_secret
 from ._config import DEFAULT_URL, ConnectRequest, ModelConfig
 from ._conflict import warn_if_shared as _warn_if_shared
-from ._connection import DEFAULT_MODEL, Connection, Listener, connect
 from ._errors import (
     BufferOverflowError,
     ConnError,
@@ -29,17 +28,21 @@ from ._errors import (
     RealtimeError,
     SendQueueFullError,
 )
-from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
-from ._mcp import McpApprovalRequest
-from ._reconnect import ReconnectPolicy
-from ._recorder import Recorder, RecordingTransport
-from ._session import (
+from ._version import __version__
+from .connection._connect import DEFAULT_MODEL, connect
+from .connection._connection import Connection, Listener
+from .connection._reconnect import ReconnectPolicy
+from .protocol._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
+from .protocol._state import ConnectionState
+from .session._mcp import McpApprovalRequest
+from .session._session import (
     AudioDelta,
     Closed,
     Error,
     Interrupted,
     ResponseDone,
     Session,
+    SessionEnded,
     SessionError,
     SessionEvent,
     TextDelta,
@@ -47,9 +50,8 @@ from ._session import (
     ToolCallStarted,
     TranscriptDelta,
 )
-from ._state import ConnectionState
-from ._tools import Tool, tool
-from ._version import __version__
+from .session._tools import Tool, tool
+from .transports._recording import Recorder, RecordingTransport
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -87,6 +89,7 @@ __all__ = [
     "Interrupted",
     "Error",
     "Closed",
+    "SessionEnded",
     "Tool",
     "tool",
     "Recorder",

@@ -273,3 +273,14 @@ async def build_request(
         close_timeout=config.close_timeout,
         max_message_size=config.max_message_size,
     )
+
+
+def redacted_url(url: str) -> str:
+    # A URL may carry credentials in its userinfo; events must never show them.
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._state import ConnectionState
+    from ._connection_state import ConnectionState
 
 
 MASK = "***"

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import inspect
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import trustme
 
 import realtime
 from fakes import FakeRealtimeServer
@@ -159,3 +161,34 @@ def _fault_matrix_summary(terminalreporter: Any) -> None:
     terminalreporter.section("fault matrix (see RELIABILITY.md)")
     for line in render():
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(params=["httpx_ws", "websockets"])
+async def any_network_transport(
+    request: pytest.FixtureRequest, anyio_backend: str
+) -> AsyncIterator[Transport]:
+    """Each network transport in turn (websockets on asyncio only), closed after the test."""
+    from .hostile import network_transport
+
+    kind = str(request.param)
+    if kind == "websockets" and anyio_backend != "asyncio":
+        pytest.skip("websockets transport is asyncio-only")
+    t = network_transport(kind)
+    try:
+        yield t
+    finally:
+        await t.aclose()
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A test certificate authority; ``ca.configure_trust(context)`` trusts it."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
+    """A server TLS context with a certificate for 127.0.0.1 and localhost, issued by ``ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context

@@ -14,6 +14,18 @@ from fakes import FakeRealtimeServer
 from realtime import ConnectRequest
 from realtime.transports import Channel, Close, MemoryTransport
 
+# A function tool and a text session with it: what the scripted-fake tests configure.
+TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Look up the weather for a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+TEXT_SESSION = {
+    "type": "session.update",
+    "session": {"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]},
+}
+
 DEFAULT_HEADERS = (("Authorization", "Bearer sk-test"),)
 
 

@@ -4,6 +4,8 @@
   and writes HTTP and WebSocket bytes by hand, so it can say anything a real socket can (a
   frame header announcing 256 MiB, invalid UTF-8, a 401 echoing the key, a redirect), on
   asyncio and trio alike.
+- :func:`raw_peer`: a ready-made script on :func:`raw_server`: a peer that never answers the
+  upgrade (``silent``) or completes it and then reads nothing (``deaf``), until told to drain.
 - :func:`websockets_server`: the ``websockets`` library's asyncio server (asyncio only).
 - :func:`network_transport`: the transports under test, by name.
 
@@ -18,7 +20,7 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
@@ -33,11 +35,13 @@ __all__ = [
     "PONG",
     "TEXT",
     "Frame",
+    "IdlePeer",
     "RawPeer",
     "RawServer",
     "close_payload",
     "frame",
     "network_transport",
+    "raw_peer",
     "raw_server",
     "websockets_server",
 ]
@@ -286,6 +290,52 @@ async def raw_server(script: Script) -> AsyncIterator[RawServer]:
             tg.cancel_scope.cancel()
     if server.errors:
         raise server.errors[0]
+
+
+class IdlePeer:
+    """The script of :func:`raw_peer`: it does only what a test says.
+
+    - ``silent``: reads the upgrade request, never answers it.
+    - ``deaf``: completes the upgrade, then reads nothing: the client's sends fill the socket
+      buffers and block, no pong and no close frame ever comes back.
+
+    Either way, once told to :meth:`drain`, it reads and discards until end of file, and sets
+    ``eof``: the proof that the client closed its socket.
+    """
+
+    def __init__(self, mode: Literal["silent", "deaf"]) -> None:
+        self.mode = mode
+        self.url = ""
+        self.request_seen = anyio.Event()
+        self.upgraded = anyio.Event()
+        self.eof = anyio.Event()
+        self._drain = anyio.Event()
+
+    def drain(self) -> None:
+        """Start reading (and discarding) everything, until the client closes."""
+        self._drain.set()
+
+    async def run(self, peer: RawPeer) -> None:
+        self.request_seen.set()
+        try:
+            if self.mode == "deaf":
+                await peer.accept()
+                self.upgraded.set()
+            await self._drain.wait()
+            while True:
+                await peer.stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+        self.eof.set()
+
+
+@asynccontextmanager
+async def raw_peer(mode: Literal["silent", "deaf"]) -> AsyncIterator[IdlePeer]:
+    """Serve one :class:`IdlePeer` on 127.0.0.1 for the duration of the block."""
+    idle = IdlePeer(mode)
+    async with raw_server(idle.run) as server:
+        idle.url = server.url
+        yield idle
 
 
 @asynccontextmanager

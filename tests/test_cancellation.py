@@ -4,7 +4,7 @@ The promise: a cancel scope around ``connect``, ``close``, ``send_message`` or `
 firing at any moment, leaves the caller's task and event loop intact, the transport closed,
 the final ``Closed`` delivered and no task behind, in each of the three ways to connect.
 Each scope is cancelled at a known phase, by waiting for that phase (never for time): the
-peers are written by hand on raw sockets (``raw_peer.py``), or are in-memory handlers.
+peers are written by hand on raw sockets (``hostile.py``), or are in-memory handlers.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from realtime.events import Closed
 from realtime.transports import MemoryTransport, ServerSocket, Transport
 
 from ._util import EventLog
-from .raw_peer import RawPeer, raw_peer
+from .hostile import IdlePeer, raw_peer
 
 FORMS = ["async_with", "task_group", "bare"]
 
@@ -106,7 +106,7 @@ async def cancel_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
     scope.cancel()
 
 
-async def settled(peer: RawPeer, transport: Transport, baseline: int) -> None:
+async def settled(peer: IdlePeer, transport: Transport, baseline: int) -> None:
     """The client's socket is closed and no task of the connection is left."""
     peer.drain()
     with anyio.fail_after(5):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from realtime._cli import main, read_wav, resample
+from realtime.cli._cli import main, read_wav, resample
 
 ROOT = Path(__file__).resolve().parent.parent
 

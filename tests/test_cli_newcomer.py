@@ -18,7 +18,7 @@ from anyio.from_thread import start_blocking_portal
 import realtime
 from fakes import FakeRealtimeServer
 from fakes._threaded import serve_in_thread
-from realtime._cli import main
+from realtime.cli._cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

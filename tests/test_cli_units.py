@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fakes import FakeRealtimeServer
-from realtime._cli import CliError, apply_script, load_script, main, read_wav
+from realtime.cli._cli import CliError, apply_script, load_script, main, read_wav
 
 
 def write(path: Path, *, width: int, channels: int, rate: int, frames: bytes) -> Path:

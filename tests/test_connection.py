@@ -256,6 +256,7 @@ async def test_server_close_codes(wire: Wire, code: int, reason: str) -> None:
             closed = await log.wait_for(Closed)
             assert conn.state is S.CLOSED
     assert closed == Closed(code=code, reason=reason, clean=True)
+    assert type(closed.code) is int
     assert log.types.count("realtime.closed") == 1
 
 

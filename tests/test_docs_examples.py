@@ -31,7 +31,7 @@ import anyio
 import pytest
 
 import realtime
-import realtime._connection
+import realtime.connection._connect
 from fakes import FakeRealtimeServer
 from realtime.transports import MemoryTransport
 
@@ -167,7 +167,9 @@ def _snippet_documents() -> list[tuple[Path, bool]]:
 def _setup_namespace(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeRealtimeServer, dict[str, Any]]:
     fake = FakeRealtimeServer()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-example")
-    monkeypatch.setattr(realtime._connection, "_default_transport", lambda: MemoryTransport(fake))
+    monkeypatch.setattr(
+        realtime.connection._connect, "_default_transport", lambda: MemoryTransport(fake)
+    )
     namespace: dict[str, Any] = {
         "__name__": "__example__",
         "fake": fake,

@@ -20,18 +20,7 @@ from fakes._serve import HttpRequest
 from fakes._server import is_loopback
 from realtime import ConnectRequest
 from realtime.transports import HttpxWsTransport
-from tests.fake_client import DEFAULT_HEADERS, Client, connect, types, user_text
-
-TOOL = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Look up the weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
-TEXT_SESSION = {
-    "type": "session.update",
-    "session": {"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]},
-}
+from tests.fake_client import DEFAULT_HEADERS, TEXT_SESSION, Client, connect, types, user_text
 
 
 @asynccontextmanager

@@ -10,18 +10,7 @@ import pytest
 
 from fakes import FakeRealtimeServer, FunctionCall, Text
 from fakes._audio import pcm16_tone
-from tests.fake_client import Client, connect, user_text
-
-TOOL = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Look up the weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
-TEXT_SESSION = {
-    "type": "session.update",
-    "session": {"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]},
-}
+from tests.fake_client import TEXT_SESSION, TOOL, Client, connect, user_text
 
 
 def _text(done: list[dict[str, Any]]) -> str:

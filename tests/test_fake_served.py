@@ -438,7 +438,7 @@ def test_the_documented_node_suite_passes_against_the_served_fake(tmp_path: Path
 
 
 def test_fake_serve_refuses_a_non_loopback_host_without_a_key() -> None:
-    from realtime._cli import main
+    from realtime.cli._cli import main
 
     err = io.StringIO()
     assert main(["fake", "serve", "--host", "0.0.0.0", "--port", "0"], stderr=err) == 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -32,7 +31,6 @@ from .hostile import (
     RawPeer,
     close_payload,
     frame,
-    network_transport,
     raw_server,
     websockets_server,
 )
@@ -42,16 +40,9 @@ MIB = 1024 * 1024
 KEY = "sk-hostile-test-key-0123456789"
 
 
-@pytest.fixture(params=["httpx_ws", "websockets"])
-async def transport(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterator[Transport]:
-    kind = str(request.param)
-    if kind == "websockets" and anyio_backend != "asyncio":
-        pytest.skip("websockets transport is asyncio-only")
-    t = network_transport(kind)
-    try:
-        yield t
-    finally:
-        await t.aclose()
+@pytest.fixture
+def transport(any_network_transport: Transport) -> Transport:
+    return any_network_transport
 
 
 def _config(url: str, **overrides: Any) -> realtime.ModelConfig:

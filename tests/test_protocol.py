@@ -21,8 +21,8 @@ from realtime import (
     PongFrame,
     TextFrame,
 )
-from realtime._protocol import Protocol, encode_messages
 from realtime.events import Closed, Connected, FrameError
+from realtime.protocol._machine import Protocol, encode_messages
 
 S = ConnectionState
 

@@ -239,11 +239,6 @@ def test_a_bad_upstream_url_is_refused(tmp_path: Path) -> None:
 # -- the official SDK as the client, over ws:// and wss:// --------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @asyncio_only
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
 async def test_official_sdk_through_the_proxy(
@@ -378,7 +373,7 @@ async def test_the_beta_shape_passes_through_to_the_upstream(tmp_path: Path) -> 
 def test_the_command_refuses_bad_usage(argv: list[str], message: str, tmp_path: Path) -> None:
     import io
 
-    from realtime._cli import main
+    from realtime.cli._cli import main
 
     err = io.StringIO()
     code = main(

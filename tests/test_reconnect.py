@@ -8,8 +8,8 @@ import anyio
 import pytest
 
 from realtime import ConnectionState, ConnError, ReconnectPolicy, SendQueueFullError
-from realtime._reconnect import Restorer
 from realtime.client_events import user_message
+from realtime.connection._reconnect import Restorer
 from realtime.events import Closed, Reconnected, Reconnecting
 
 from ._util import EventLog

@@ -19,9 +19,9 @@ import pytest
 
 import realtime
 from realtime import Recorder
-from realtime._recorder import redact
 from realtime.events import Closed, FrameError
 from realtime.transports import MemoryTransport, ServerSocket, Transport
+from realtime.transports._recording import redact
 
 from ._util import EventLog
 from .hostile import TEXT, RawPeer, network_transport, raw_server

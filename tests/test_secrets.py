@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -18,7 +17,7 @@ from realtime._config import build_request, credentials
 from realtime._errors import mask_secrets
 from realtime.transports import HttpxWsTransport, MemoryTransport, ServerSocket, Transport
 
-from .hostile import RawPeer, network_transport, raw_server, websockets_server
+from .hostile import RawPeer, raw_server, websockets_server
 
 TIMEOUT = 10.0
 KEY = "sk-proj-Hostile0123456789abcdefXYZ"
@@ -26,16 +25,9 @@ KEY = "sk-proj-Hostile0123456789abcdefXYZ"
 PLAIN_KEY = "f3a9c0d1e2b34c5d6e7f8091a2b3c4d5"
 
 
-@pytest.fixture(params=["httpx_ws", "websockets"])
-async def transport(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterator[Transport]:
-    kind = str(request.param)
-    if kind == "websockets" and anyio_backend != "asyncio":
-        pytest.skip("websockets transport is asyncio-only")
-    t = network_transport(kind)
-    try:
-        yield t
-    finally:
-        await t.aclose()
+@pytest.fixture
+def transport(any_network_transport: Transport) -> Transport:
+    return any_network_transport
 
 
 def _all_text(exc: BaseException) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from realtime import ConnectionState, LocalProtocolError
-from realtime._state import TRANSITIONS, Trigger, can, next_state
+from realtime.protocol._state import TRANSITIONS, Trigger, can, next_state
 
 S = ConnectionState
 

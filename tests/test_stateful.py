@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from realtime import ConnectionState, FrameEncodeError, LocalProtocolError, NotConnectedError
-from realtime._protocol import Protocol
-from realtime._state import TRANSITIONS, Trigger
 from realtime.events import Closed, Connected
+from realtime.protocol._machine import Protocol
+from realtime.protocol._state import TRANSITIONS, Trigger
 
 S = ConnectionState
 SETTINGS = settings(

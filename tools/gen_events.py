@@ -101,7 +101,7 @@ NO_EVENT_ID = "input_audio_buffer.dtmf_event_received"
 
 # Names for the unions of models that the SDK leaves unnamed.
 EXTRA_ALIASES = {
-    ("RealtimeSessionCreateRequest", "RealtimeTranscriptionSessionCreateRequest"): "Session",
+    ("RealtimeSessionCreateRequest", "RealtimeTranscriptionSessionCreateRequest"): "SessionConfig",
     ("UsageTranscriptTextUsageTokens", "UsageTranscriptTextUsageDuration"): "TranscriptionUsage",
 }
 

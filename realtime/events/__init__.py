@@ -129,7 +129,7 @@ from ._types import (
     ResponsePrompt,
     SemanticVad,
     ServerVad,
-    Session,
+    SessionConfig,
     TokenLimits,
     Tool,
     ToolChoiceFunction,
@@ -142,6 +142,10 @@ from ._types import (
     UsageTranscriptTextUsageTokensInputTokenDetails,
     VoiceID,
 )
+
+# The session configuration's first name here, kept as an alias: ``realtime.Session`` is the
+# high-level session class, so the TypedDict union is ``SessionConfig``.
+Session = SessionConfig
 
 __all__ = [
     "Closed",
@@ -266,6 +270,7 @@ __all__ = [
     "SemanticVad",
     "ServerVad",
     "Session",
+    "SessionConfig",
     "TokenLimits",
     "Tool",
     "ToolChoiceFunction",

@@ -20,7 +20,7 @@ from ._types import (
     Part,
     RateLimit,
     RealtimeResponse,
-    Session,
+    SessionConfig,
     TranscriptionLanguage,
     TranscriptionUsage,
 )
@@ -1837,9 +1837,9 @@ class SessionCreatedEvent(ServerEventBase):
         return v
 
     @property
-    def session(self) -> Session:
+    def session(self) -> SessionConfig:
         """The session configuration."""
-        v: Session = self._raw["session"]
+        v: SessionConfig = self._raw["session"]
         return v
 
 
@@ -1860,9 +1860,9 @@ class SessionUpdatedEvent(ServerEventBase):
         return v
 
     @property
-    def session(self) -> Session:
+    def session(self) -> SessionConfig:
         """The session configuration."""
-        v: Session = self._raw["session"]
+        v: SessionConfig = self._raw["session"]
         return v
 
 

@@ -806,7 +806,7 @@ ConversationItem = (
 )
 RealtimeAudioFormats = AudioPCM | AudioPCMU | AudioPCMA
 RealtimeToolsConfigUnion = RealtimeFunctionTool | Mcp
-Session = RealtimeSessionCreateRequest | RealtimeTranscriptionSessionCreateRequest
+SessionConfig = RealtimeSessionCreateRequest | RealtimeTranscriptionSessionCreateRequest
 TranscriptionUsage = UsageTranscriptTextUsageTokens | UsageTranscriptTextUsageDuration
 
 __all__ = [
@@ -870,7 +870,7 @@ __all__ = [
     "ResponsePrompt",
     "SemanticVad",
     "ServerVad",
-    "Session",
+    "SessionConfig",
     "TokenLimits",
     "Tool",
     "ToolChoiceFunction",

@@ -124,6 +124,11 @@ class Transport(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what the transport holds (an owned HTTP client, say)."""
 
+    async def close(self) -> None:
+        """The same as :meth:`aclose`, kept as an alias: ``aclose`` is the one verb for ending
+        a connection, a session or a transport. Subclasses override ``aclose``."""
+        await self.aclose()
+
 
 def upgrade_refused(
     status: int, body: bytes, *, secrets: Iterable[str] = (), location: str | None = None

@@ -16,10 +16,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._errors import FrameEncodeError, InvalidFrameError, NotConnectedError, mask_secrets
+from .._errors import FrameEncodeError, InvalidFrameError, NotConnectedError, mask_secrets
+from ..events import Closed, Connected, Event, FrameError, parse_text
 from ._frames import BinaryFrame, Frame, PingFrame, PongFrame, TextFrame
 from ._state import ConnectionState, Trigger, next_state
-from .events import Closed, Connected, Event, FrameError, parse_text
 
 __all__ = ["Protocol"]
 
@@ -290,7 +290,7 @@ def check_frame(frame: Frame) -> Frame:
     else:
         raise InvalidFrameError(
             f"{type(frame).__name__} is not a frame: use TextFrame, BinaryFrame, PingFrame "
-            "or PongFrame (close with Connection.close())",
+            "or PongFrame (close with Connection.aclose())",
             frame=frame,
         )
     return frame

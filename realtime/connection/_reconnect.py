@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import anyio
 
-from ._errors import ConnError, SendQueueFullError
-from .events import Closed, Event, Reconnecting, ServerEventBase
+from .._errors import ConnError, SendQueueFullError
+from ..events import Closed, Event, Reconnecting, ServerEventBase
 
 logger = logging.getLogger("realtime.connection")
 

@@ -37,9 +37,9 @@ from typing import IO, Any
 
 import anyio
 
-from ._config import ConnectRequest
-from .events import Event, ServerEventBase
-from .transports._base import Channel, Received, Transport
+from .._config import ConnectRequest
+from ..events import Event, ServerEventBase
+from ._base import Channel, Received, Transport
 
 __all__ = ["Recorder", "RecordingTransport", "redact"]
 

@@ -23,11 +23,11 @@ from typing import TypeVar
 
 import anyio
 
-from ._config import ModelConfig
-from ._errors import ConnError
-from ._protocol import Protocol
-from ._state import ConnectionState
-from .transports._base import Channel
+from .._config import ModelConfig
+from .._errors import ConnError
+from ..protocol._machine import Protocol
+from ..protocol._state import ConnectionState
+from ..transports._base import Channel
 
 __all__ = ["NOT_OPEN", "Link"]
 

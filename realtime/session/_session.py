@@ -21,20 +21,22 @@ from typing import Any, Literal
 import anyio
 from anyio.abc import TaskGroup
 
-from . import client_events as ce
-from ._config import ModelConfig
-from ._connection import Connection, connect
-from ._errors import RealtimeError
-from ._lifespan import Lifespan
+from .. import client_events as ce
+from .._config import ModelConfig
+from .._errors import RealtimeError
+from ..connection._connect import connect
+from ..connection._connection import Connection
+from ..connection._lifespan import Lifespan
+from ..events import Closed as WireClosed
+from ..events import Event, ServerEventBase
+from ..transports._base import Transport
 from ._mcp import ApproveMcp, McpApprovalRequest, approval_response, decide
 from ._tools import Tool, format_output
-from .events import Closed as WireClosed
-from .events import Event, ServerEventBase
-from .transports._base import Transport
 
 __all__ = [
     "AudioDelta",
     "Closed",
+    "SessionEnded",
     "Error",
     "Interrupted",
     "ResponseDone",
@@ -173,13 +175,20 @@ class Error:
 
 
 @dataclass(frozen=True, slots=True)
-class Closed:
-    """The connection ended; no event follows."""
+class SessionEnded:
+    """The connection ended; no event follows.
+
+    Also importable as ``realtime.Closed``, its first name; ``realtime.events.Closed`` is the
+    connection's own (lower-level) event, with the messages that were never sent.
+    """
 
     code: int
     reason: str
     clean: bool
 
+
+Closed = SessionEnded
+"""The first name of :class:`SessionEnded`, kept as an alias."""
 
 SessionEvent = (
     TextDelta
@@ -190,7 +199,7 @@ SessionEvent = (
     | ResponseDone
     | Interrupted
     | Error
-    | Closed
+    | SessionEnded
     | McpApprovalRequest
 )
 """Any high-level event a :class:`Session` yields."""
@@ -296,7 +305,7 @@ class Session:
         self._audio: _AudioItem | None = None
         self._pending_truncate: dict[str, Any] | None = None
         self._bytes_per_ms = 48.0
-        self._closed: Closed | None = None
+        self._closed: SessionEnded | None = None
         self._idle = anyio.Event()
         self._idle.set()
 
@@ -423,11 +432,16 @@ class Session:
         """
         await self._shutdown()
 
+    async def close(self) -> None:
+        """The same as :meth:`aclose`, kept as an alias (``Connection.close`` was the name a
+        connection's ``aclose`` had first)."""
+        await self.aclose()
+
     async def _shutdown(self) -> None:
         connection, self._connection = self._connection, None
         try:
             if connection is not None:
-                await connection.close()
+                await connection.aclose()
         finally:
             for scope in self._tool_scopes:
                 scope.cancel()
@@ -439,7 +453,7 @@ class Session:
         return self
 
     async def __anext__(self) -> SessionEvent:
-        """The next high-level event; iteration ends after :class:`Closed`."""
+        """The next high-level event; iteration ends after :class:`SessionEnded`."""
         if self._backlog:
             return self._backlog.popleft()
         event = await self._next_event()
@@ -538,8 +552,8 @@ class Session:
         await self.create_response()
         while True:
             received = await self._next_event()
-            event = received or self._closed or Closed(1006, "the session was closed", False)
-            if isinstance(event, Closed):
+            event = received or self._closed or SessionEnded(1006, "the session was closed", False)
+            if isinstance(event, SessionEnded):
                 self._backlog.append(event)  # the iterator still ends with it
                 why = f"{event.code} {event.reason}".strip()
                 raise SessionError(f"the connection closed before the answer was complete ({why})")
@@ -695,7 +709,7 @@ class Session:
 
     async def _on_event(self, event: Event) -> None:
         if isinstance(event, WireClosed):
-            self._closed = Closed(event.code, event.reason, event.clean)
+            self._closed = SessionEnded(event.code, event.reason, event.clean)
             self._updated.set()
             self._emit(self._closed)
             self._end_events()

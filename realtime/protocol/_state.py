@@ -25,21 +25,10 @@ from __future__ import annotations
 
 import enum
 
-from ._errors import LocalProtocolError
+from .._connection_state import ConnectionState
+from .._errors import LocalProtocolError
 
 __all__ = ["TRANSITIONS", "ConnectionState", "Trigger", "can", "next_state"]
-
-
-class ConnectionState(enum.IntEnum):
-    """Where a connection is in its life. Ordered: a later state compares greater."""
-
-    CONNECTING = 0
-    OPEN = 1
-    CLOSING = 2
-    CLOSED = 3
-
-    # IntEnum prints as a bare number since Python 3.11; a state in a log should read as one.
-    __str__ = enum.Enum.__str__
 
 
 class Trigger(str, enum.Enum):

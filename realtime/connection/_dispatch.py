@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import anyio
 
-from ._errors import BufferOverflowError
-from .events import Event
+from .._errors import BufferOverflowError
+from ..events import Event
 
 __all__ = ["Dispatcher", "Listener"]
 

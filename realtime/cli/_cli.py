@@ -621,7 +621,7 @@ def _add_listen_options(command: argparse.ArgumentParser, host_help: str) -> Non
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``realtime`` command."""
-    from ._version import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="realtime", description="OpenAI Realtime API client and fake server."

@@ -1,0 +1,1 @@
+"""The ``realtime`` command: the only place in ``realtime/`` that imports the fake."""

@@ -1,0 +1,1 @@
+"""The high-level ``Session`` on top of a connection: turns, tools, MCP approvals."""
