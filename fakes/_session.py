@@ -335,9 +335,9 @@ def check_voice(value: object, param: str) -> str | dict[str, Any]:
         expect_str(value.get("id"), f"{param}.id")
         return value
     # The SDK types a voice as any string (new voices come before new SDKs): no fixed list.
-    voice = expect_str(value, param)
-    assert voice is not None
-    return voice
+    if not isinstance(value, str):
+        raise invalid_type(param, "a string", value)
+    return value
 
 
 def check_turn_detection(value: object, param: str, *, transcription: bool = False) -> Any:
