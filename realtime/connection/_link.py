@@ -9,14 +9,17 @@ Two rules keep a misbehaving peer from hurting the caller:
 
 - A frame is written whole or not at all: the write runs in a shielded scope, so a caller's
   cancel scope firing mid-write cannot leave half a frame on the wire. The shield is bounded:
-  a write that does not finish within ``ping_timeout`` (the peer stopped reading) fails the
-  link with 1011, and the caller learns which messages were not written.
+  a write stalled behind a peer that stopped reading fails the link with 1011, and the caller
+  learns which messages were not written.
 - The keepalive's clock starts when a ping is due, not when it could be written: waiting for
-  the send lock behind a stalled sender counts against ``ping_timeout``.
+  the send lock behind a stalled sender counts against ``ping_timeout``. That is the bound of
+  a stalled write (at most ``ping_interval + ping_timeout``); without keepalive each write has
+  its own deadline of ``ping_timeout``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -102,7 +105,13 @@ class Link:
 
     async def _write(self, send: Callable[[_T], Awaitable[object]], data: _T) -> bool:
         timeout = self._config.ping_timeout
-        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + timeout) as scope:
+        # With keepalive on, it bounds a stalled write (the ping waits for the lock this write
+        # holds, and fails the link ping_timeout after it was due): no timer per write, which
+        # costs as much as the rest of the shield. Without keepalive, the write has its own.
+        deadline = math.inf
+        if self._config.ping_interval is None:
+            deadline = anyio.current_time() + timeout
+        with anyio.CancelScope(shield=True, deadline=deadline) as scope:
             self._writing = scope
             try:
                 await send(data)
