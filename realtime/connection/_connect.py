@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from itertools import count
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -18,7 +17,7 @@ from ..transports._base import Transport
 from . import _detached
 from ._connection import Connection
 from ._dispatch import Listener
-from ._lifespan import Lifespan
+from ._lifespan import Held
 from ._reconnect import ReconnectPolicy
 
 __all__ = ["DEFAULT_MODEL", "connect"]
@@ -28,7 +27,7 @@ DEFAULT_MODEL = "gpt-realtime"
 _ids = count(1)
 
 
-class _ConnectCall:
+class _ConnectCall(Held[Connection]):
     """What :func:`connect` returns: await it, or use it as an async context manager."""
 
     def __init__(
@@ -38,7 +37,6 @@ class _ConnectCall:
     ) -> None:
         self._make = make
         self._task_group = task_group
-        self._lifespan: Lifespan[Connection] | None = None
 
     def __await__(self) -> Generator[Any, None, Connection]:
         return self._connect().__await__()
@@ -81,21 +79,6 @@ class _ConnectCall:
                     await connection.aclose()
         if failure is not None:
             raise failure
-
-    async def __aenter__(self) -> Connection:
-        self._lifespan = Lifespan(self._hold())
-        return await self._lifespan.enter()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        lifespan, self._lifespan = self._lifespan, None
-        if lifespan is None:  # pragma: no cover - __aexit__ without __aenter__
-            return False
-        return await lifespan.exit(exc)
 
 
 def _default_transport() -> Transport:

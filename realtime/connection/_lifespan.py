@@ -12,9 +12,10 @@ does; these objects must also be awaitable, which its class is not).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from types import TracebackType
 from typing import Generic, TypeVar
 
-__all__ = ["Lifespan"]
+__all__ = ["Held", "Lifespan"]
 
 T = TypeVar("T")
 
@@ -58,3 +59,27 @@ class Lifespan(Generic[T]):
                     return False
                 raise
         raise RuntimeError("a lifespan generator must yield exactly once")
+
+
+class Held(Generic[T]):
+    """``async with`` over ``self._hold()``, an async generator that yields once."""
+
+    _lifespan: Lifespan[T] | None = None
+
+    def _hold(self) -> AsyncGenerator[T, None]:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> T:
+        self._lifespan = Lifespan(self._hold())
+        return await self._lifespan.enter()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        lifespan, self._lifespan = self._lifespan, None
+        if lifespan is None:  # pragma: no cover - __aexit__ without __aenter__
+            return False
+        return await lifespan.exit(exc)

@@ -15,7 +15,6 @@ import json
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
 import anyio
@@ -26,7 +25,7 @@ from .._config import ModelConfig
 from .._errors import RealtimeError
 from ..connection._connect import connect
 from ..connection._connection import Connection
-from ..connection._lifespan import Lifespan
+from ..connection._lifespan import Held
 from ..events import Closed as WireClosed
 from ..events import Event, ServerEventBase
 from ..transports._base import Transport
@@ -221,7 +220,7 @@ class _ResponseCalls:
     follow_up: bool = False
 
 
-class Session:
+class Session(Held["Session"]):
     """A conversation with the model over one connection.
 
     Use as ``async with realtime.Session(...) as s:``; entering connects, sends the initial
@@ -278,7 +277,6 @@ class Session:
         )
         self._connection: Connection | None = None
         self._tg: TaskGroup | None = None
-        self._lifespan: Lifespan[Session] | None = None
         self._tool_scopes: set[anyio.CancelScope] = set()
         # The events for ``async for``: a plain deque (unbounded, as the session never drops
         # one) and a wakeup; nothing to close, whether the session was ever opened or not.
@@ -356,19 +354,7 @@ class Session:
             SessionError: The server rejected the session configuration.
             TimeoutError: No ``session.updated`` within the config's ``connect_timeout``.
         """
-        self._lifespan = Lifespan(self._hold())
-        return await self._lifespan.enter()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        lifespan, self._lifespan = self._lifespan, None
-        if lifespan is None:  # pragma: no cover - __aexit__ without __aenter__
-            return False
-        return await lifespan.exit(exc)
+        return await super().__aenter__()
 
     async def _hold(self) -> AsyncGenerator[Session, None]:
         # The connection and the tools run in this group; ``async with`` enters and leaves
