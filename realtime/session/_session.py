@@ -224,7 +224,10 @@ class Session(Held["Session"]):
     """A conversation with the model over one connection.
 
     Use as ``async with realtime.Session(...) as s:``; entering connects, sends the initial
-    ``session.update`` and waits for ``session.updated``. Then send with :meth:`send_text`,
+    ``session.update`` and waits for ``session.updated``, and raises ``ConnError`` (the
+    connection could not be opened), :class:`SessionError` (the server rejected the session
+    configuration) or ``TimeoutError`` (no ``session.updated`` within the config's
+    ``connect_timeout``). Then send with :meth:`send_text`,
     :meth:`send_audio`, :meth:`create_response`, and read high-level events with
     ``async for event in s``.
 
@@ -345,16 +348,6 @@ class Session(Held["Session"]):
         if self._connection is None:
             raise RuntimeError("the session is not open: use `async with Session(...)`")
         return self._connection
-
-    async def __aenter__(self) -> Session:
-        """Connect, configure the session and wait for ``session.updated``.
-
-        Raises:
-            ConnError: The connection could not be opened.
-            SessionError: The server rejected the session configuration.
-            TimeoutError: No ``session.updated`` within the config's ``connect_timeout``.
-        """
-        return await super().__aenter__()
 
     async def _hold(self) -> AsyncGenerator[Session, None]:
         # The connection and the tools run in this group; ``async with`` enters and leaves
