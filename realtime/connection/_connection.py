@@ -149,14 +149,18 @@ class Connection:
             return
         raise self._not_connected()
 
-    def _not_connected(self) -> NotConnectedError:
+    def _ending(self) -> tuple[int | None, str | None, dict[str, Any] | None]:
+        """How the connection ended, for errors: close code, reason, the server's last error."""
         protocol = self._protocol
         closed = protocol.last_close if protocol.state is ConnectionState.CLOSED else None
+        if closed is None:
+            return None, None, protocol.last_error
+        return closed.code, closed.reason, protocol.last_error
+
+    def _not_connected(self) -> NotConnectedError:
+        code, reason, server_error = self._ending()
         return NotConnectedError(
-            protocol.state,
-            close_code=closed.code if closed else None,
-            close_reason=closed.reason if closed else None,
-            server_error=protocol.last_error,
+            self._protocol.state, close_code=code, close_reason=reason, server_error=server_error
         )
 
     async def _send_failed(self, link: Link, unsent: tuple[dict[str, Any], ...]) -> ConnError:
@@ -170,16 +174,15 @@ class Connection:
         if not link.ended.is_set():
             # The socket takes no writes, yet the reader saw no end: end the link ourselves.
             link.fail(1006, f"transport failed: {link.error}")
-        protocol = self._protocol
-        closed = protocol.last_close if protocol.state is ConnectionState.CLOSED else None
+        code, reason, server_error = self._ending()
         error = ConnError(
             str(link.error),
             unsent=unsent,
-            close_code=closed.code if closed else None,
-            close_reason=closed.reason if closed else None,
-            server_error=protocol.last_error,
+            close_code=code,
+            close_reason=reason,
+            server_error=server_error,
         )
-        # The transport's own exception (a library's type) stays out of the chain.
+        # Chained to our own error only: the transports keep their libraries' types out.
         error.__cause__ = link.error
         return error
 
