@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from realtime._errors import InvalidFrameError
 
@@ -12,6 +13,8 @@ from ._connection_events import ConnectionEvent
 from ._server import EVENT_TYPES, ServerEvent
 
 __all__ = ["Event", "parse_event", "parse_text"]
+
+_E = TypeVar("_E")
 
 Event = ServerEvent | UnknownEvent | ConnectionEvent
 """Anything a connection reports: a server event, an unknown server event, or a notification."""
@@ -115,12 +118,17 @@ def parse_text(text: str) -> ServerEvent | UnknownEvent:
             ``Infinity``, an array, nesting too deep, ...), or not a valid event as
             :func:`parse_event` checks it. ``frame`` is ``text``.
     """
+    return _parse_text_with(text, parse_event)
+
+
+def _parse_text_with(text: str, parse: Callable[[Any], _E]) -> _E:
+    # Shared with the translation parser, which has a table of its own.
     try:
         obj = _decode(text)
     except (ValueError, TypeError, RecursionError) as exc:
         raise InvalidFrameError(f"frame is not valid JSON: {exc}", frame=text) from exc
     try:
-        return parse_event(obj)
+        return parse(obj)
     except InvalidFrameError as exc:
         exc.frame = text
         raise

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 from realtime._errors import InvalidFrameError
 
 from ._base import UnknownEvent
-from ._parse import _decode, _parse_unknown, _raise_shape_error
+from ._client import _ClientEventBase, _identified
+from ._parse import _parse_text_with, _parse_unknown, _raise_shape_error
 from ._server import ErrorEvent
 from ._translation import (
     TRANSLATION_EVENT_TYPES,
@@ -97,65 +98,39 @@ def parse_text(text: str) -> TranslationServerEvent | UnknownEvent:
     Raises:
         InvalidFrameError: The text is not a JSON object, or not a valid event.
     """
-    try:
-        obj = _decode(text)
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise InvalidFrameError(f"frame is not valid JSON: {exc}", frame=text) from exc
-    try:
-        return parse_event(obj)
-    except InvalidFrameError as exc:
-        exc.frame = text
-        raise
+    return _parse_text_with(text, parse_event)
 
 
 # -- client events ------------------------------------------------------------------------------
 
 
-# Required keys in a base, optional ones in a ``total=False`` subclass (``NotRequired`` needs
-# Python 3.11), as in ``realtime.client_events``.
-
-
-class _SessionUpdateRequired(TypedDict):
-    type: Literal["session.update"]
-    session: dict[str, Any]
-
-
-class SessionUpdate(_SessionUpdateRequired, total=False):
+class SessionUpdate(_ClientEventBase):
     """``session.update`` of a translation session: only ``audio`` can change
     (``audio.output.language``, ``audio.input.transcription``, ``audio.input.noise_reduction``).
     """
 
-    event_id: str
+    type: Literal["session.update"]
+    session: dict[str, Any]
 
 
-class _InputAudioBufferAppendRequired(TypedDict):
+class InputAudioBufferAppend(_ClientEventBase):
+    """``session.input_audio_buffer.append``: base64 of 24 kHz PCM16 mono audio."""
+
     type: Literal["session.input_audio_buffer.append"]
     audio: str
 
 
-class InputAudioBufferAppend(_InputAudioBufferAppendRequired, total=False):
-    """``session.input_audio_buffer.append``: base64 of 24 kHz PCM16 mono audio."""
-
-    event_id: str
-
-
-class _SessionCloseRequired(TypedDict):
-    type: Literal["session.close"]
-
-
-class SessionClose(_SessionCloseRequired, total=False):
+class SessionClose(_ClientEventBase):
     """``session.close``: flush the pending audio's translation, then ``session.closed``."""
 
-    event_id: str
+    type: Literal["session.close"]
 
 
 def session_update(session: Mapping[str, Any], *, event_id: str | None = None) -> SessionUpdate:
     """Build a translation ``session.update``, e.g.
     ``session_update({"audio": {"output": {"language": "fr"}}})``."""
     event: SessionUpdate = {"type": "session.update", "session": dict(session)}
-    if event_id is not None:
-        event["event_id"] = event_id
-    return event
+    return _identified(event, event_id)
 
 
 def input_audio_buffer_append(pcm: bytes, *, event_id: str | None = None) -> InputAudioBufferAppend:
@@ -165,14 +140,10 @@ def input_audio_buffer_append(pcm: bytes, *, event_id: str | None = None) -> Inp
         "type": "session.input_audio_buffer.append",
         "audio": base64.b64encode(pcm).decode("ascii"),
     }
-    if event_id is not None:
-        event["event_id"] = event_id
-    return event
+    return _identified(event, event_id)
 
 
 def session_close(*, event_id: str | None = None) -> SessionClose:
     """Build a ``session.close``."""
     event: SessionClose = {"type": "session.close"}
-    if event_id is not None:
-        event["event_id"] = event_id
-    return event
+    return _identified(event, event_id)

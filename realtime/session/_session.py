@@ -20,7 +20,6 @@ from typing import Any, Literal
 import anyio
 from anyio.abc import TaskGroup
 
-from .. import client_events as ce
 from .._config import ModelConfig
 from .._errors import RealtimeError
 from ..connection._connect import connect
@@ -28,6 +27,7 @@ from ..connection._connection import Connection
 from ..connection._lifespan import Held
 from ..events import Closed as WireClosed
 from ..events import Event, ServerEventBase
+from ..events import _client as ce
 from ..transports._base import Transport
 from ._mcp import ApproveMcp, McpApprovalRequest, approval_response, decide
 from ._tools import Tool, format_output
