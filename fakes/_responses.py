@@ -595,20 +595,22 @@ class ResponseRun:
             "arguments": "",
         }
         opened = await self._add_item(item, "function")
-        for chunk in _argument_chunks(call.arguments):
+        await self._stream_arguments(
+            opened, item, call.arguments, "response.function_call_arguments.delta", call_id=call_id
+        )
+        return opened
+
+    async def _stream_arguments(
+        self, opened: OpenItem, item: dict[str, Any], arguments: str, delta_type: str, **extra: Any
+    ) -> None:
+        for chunk in _argument_chunks(arguments):
             await self._pace()
             item["arguments"] += chunk
             self.host.conversation.touch(item["id"])
             self._usage_out_text += tokens(chunk)
             await self._emit(
-                {
-                    "type": "response.function_call_arguments.delta",
-                    **self._ids(opened, content=False),
-                    "call_id": call_id,
-                    "delta": chunk,
-                }
+                {"type": delta_type, **self._ids(opened, content=False), **extra, "delta": chunk}
             )
-        return opened
 
     def _needs_approval(self, call: McpCall) -> bool:
         config = mcp_tools(self.params.tools).get(call.server_label, {})
@@ -644,18 +646,9 @@ class ResponseRun:
             "error": None,
         }
         opened = await self._add_item(item, "mcp_call")
-        for chunk in _argument_chunks(call.arguments):
-            await self._pace()
-            item["arguments"] += chunk
-            self.host.conversation.touch(item["id"])
-            self._usage_out_text += tokens(chunk)
-            await self._emit(
-                {
-                    "type": "response.mcp_call_arguments.delta",
-                    **self._ids(opened, content=False),
-                    "delta": chunk,
-                }
-            )
+        await self._stream_arguments(
+            opened, item, call.arguments, "response.mcp_call_arguments.delta"
+        )
         await self._emit(
             {
                 "type": "response.mcp_call_arguments.done",

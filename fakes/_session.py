@@ -8,6 +8,7 @@ The defaults are those of the recorded real sessions (``session.created`` of
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -401,47 +402,32 @@ def check_noise_reduction(value: object, param: str) -> Any:
     return out
 
 
+def _check_speed(value: object, param: str) -> float:
+    return expect_number(value, param, 0.25, 1.5)
+
+
 def _merge_audio(
     current: dict[str, Any], update: object, param: str, *, transcription: bool
 ) -> None:
     kind = "transcription" if transcription else "realtime"
     audio = given_fields(expect_object(update, param), f"session:{kind}.audio", param)
-    if "input" in audio:
-        given = given_fields(
-            expect_object(audio["input"], f"{param}.input"),
-            schema_name(f"{param}.input"),
-            f"{param}.input",
-        )
-        target = current["input"]
-        p = f"{param}.input"
-        if "format" in given:
-            target["format"] = check_audio_format(given["format"], f"{p}.format")
-        if "transcription" in given:
-            target["transcription"] = check_transcription(
-                given["transcription"], f"{p}.transcription"
-            )
-        if "noise_reduction" in given:
-            target["noise_reduction"] = check_noise_reduction(
-                given["noise_reduction"], f"{p}.noise_reduction"
-            )
-        if "turn_detection" in given:
-            target["turn_detection"] = check_turn_detection(
-                given["turn_detection"], f"{p}.turn_detection", transcription=transcription
-            )
-    if "output" in audio:
-        given = given_fields(
-            expect_object(audio["output"], f"{param}.output"),
-            schema_name(f"{param}.output"),
-            f"{param}.output",
-        )
-        target = current["output"]
-        p = f"{param}.output"
-        if "format" in given:
-            target["format"] = check_audio_format(given["format"], f"{p}.format")
-        if "voice" in given:
-            target["voice"] = check_voice(given["voice"], f"{p}.voice")
-        if "speed" in given:
-            target["speed"] = expect_number(given["speed"], f"{p}.speed", 0.25, 1.5)
+    checks: dict[str, dict[str, Callable[[Any, str], Any]]] = {
+        "input": {
+            "format": check_audio_format,
+            "transcription": check_transcription,
+            "noise_reduction": check_noise_reduction,
+            "turn_detection": functools.partial(check_turn_detection, transcription=transcription),
+        },
+        "output": {"format": check_audio_format, "voice": check_voice, "speed": _check_speed},
+    }
+    for side, side_checks in checks.items():
+        if side not in audio:
+            continue
+        p = f"{param}.{side}"
+        given = given_fields(expect_object(audio[side], p), schema_name(p), p)
+        for key, check in side_checks.items():
+            if key in given:
+                current[side][key] = check(given[key], f"{p}.{key}")
 
 
 def _as_given(value: Any, param: str) -> Any:
