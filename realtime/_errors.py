@@ -73,7 +73,24 @@ class RealtimeError(Exception):
     """Base class of every error raised by this library."""
 
 
-class ConnError(RealtimeError):
+class _EndedError(RealtimeError):
+    # The close and the server's last error, in str() and as attributes: what both errors of a
+    # connection that may have ended (ConnError, NotConnectedError) tell.
+
+    def __init__(
+        self,
+        message: str,
+        close_code: int | None,
+        close_reason: str | None,
+        server_error: Mapping[str, Any] | None,
+    ) -> None:
+        super().__init__(message + _ending(close_code, close_reason, server_error))
+        self.close_code = close_code
+        self.close_reason = close_reason
+        self.server_error_code, self.server_error_message = _error_fields(server_error)
+
+
+class ConnError(_EndedError):
     """Connecting failed, or the transport failed under an open connection.
 
     The message and the body are masked (see :func:`mask_secrets`): ``Bearer ...`` and
@@ -107,13 +124,10 @@ class ConnError(RealtimeError):
         server_message = _server_message(body)
         if server_message and server_message not in message:
             message = f"{message}: {server_message}"
-        super().__init__(message + _ending(close_code, close_reason, server_error))
+        super().__init__(message, close_code, close_reason, server_error)
         self.status_code = status_code
         self.body = body
         self.unsent = unsent
-        self.close_code = close_code
-        self.close_reason = close_reason
-        self.server_error_code, self.server_error_message = _error_fields(server_error)
 
     def mask(self, secrets: Iterable[str]) -> None:
         """Mask ``secrets`` in this error's text and body, in place; if an exception it was
@@ -177,18 +191,16 @@ class InvalidFrameError(RealtimeError):
         self.frame = frame
 
 
-class NotConnectedError(RealtimeError):
+class NotConnectedError(_EndedError):
     """A send was attempted while the connection was not open.
 
-    When the connection was closed, the error says how: the close code and reason, and the
-    server's last ``error`` event (a refused key, say), also in ``str()``.
+    When the connection was closed, the error says how, also in ``str()``: ``close_code``,
+    ``close_reason``, ``server_error_code`` and ``server_error_message`` (the server's last
+    ``error`` event, a refused key, say), as :class:`ConnError` has them; ``None`` while it
+    had not ended.
 
     Attributes:
         connection_state: The state the connection was in.
-        close_code: The code of the close that ended the connection, if it ended.
-        close_reason: Its reason.
-        server_error_code: The ``code`` of the last ``error`` event the server sent, if any.
-        server_error_message: Its ``message`` (secrets masked).
     """
 
     def __init__(
@@ -200,11 +212,8 @@ class NotConnectedError(RealtimeError):
         server_error: Mapping[str, Any] | None = None,
     ) -> None:
         message = f"cannot send: the connection is {connection_state.name}"
-        super().__init__(message + _ending(close_code, close_reason, server_error))
+        super().__init__(message, close_code, close_reason, server_error)
         self.connection_state = connection_state
-        self.close_code = close_code
-        self.close_reason = close_reason
-        self.server_error_code, self.server_error_message = _error_fields(server_error)
 
 
 def _error_fields(error: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
