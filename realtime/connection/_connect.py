@@ -9,7 +9,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from itertools import count
 from typing import Any
 
-import anyio
 from anyio.abc import TaskGroup
 
 from .._config import ConnectRequest, ModelConfig, build_request
@@ -17,7 +16,7 @@ from ..transports._base import Transport
 from . import _detached
 from ._connection import Connection
 from ._dispatch import Listener
-from ._lifespan import Held
+from ._lifespan import Held, in_task_group
 from ._reconnect import ReconnectPolicy
 
 __all__ = ["DEFAULT_MODEL", "connect"]
@@ -37,6 +36,7 @@ class _ConnectCall(Held[Connection]):
     ) -> None:
         self._make = make
         self._task_group = task_group
+        self._opened: Connection | None = None
 
     def __await__(self) -> Generator[Any, None, Connection]:
         return self._connect().__await__()
@@ -52,33 +52,29 @@ class _ConnectCall(Held[Connection]):
             await connection._open(request, lambda: _detached.spawn(run, name))
         return connection
 
-    async def _hold(self) -> AsyncGenerator[Connection, None]:
+    def _hold(self) -> AsyncGenerator[Connection, None]:
         if self._task_group is not None:
-            connection = await self._connect()
-            try:
-                yield connection
-            finally:
-                await connection.aclose()
-            return
-        # Failures are raised after the group, so they reach the caller as themselves, not
-        # wrapped in an exception group (the group holds only our tasks, which never raise).
-        failure: Exception | None = None
-        async with anyio.create_task_group() as tg:
-            try:
-                connection, request = await self._make()
-                run = functools.partial(connection._run, request)
-                await connection._open(request, lambda: tg.start_soon(run, name="realtime"))
-            except Exception as exc:
-                failure = exc
-            else:
-                try:
-                    yield connection
-                except Exception as exc:
-                    failure = exc
-                finally:
-                    await connection.aclose()
-        if failure is not None:
-            raise failure
+            return self._hold_in_callers_group()
+        return in_task_group(self._open_in, self._close_opened)
+
+    async def _hold_in_callers_group(self) -> AsyncGenerator[Connection, None]:
+        connection = await self._connect()
+        try:
+            yield connection
+        finally:
+            await connection.aclose()
+
+    async def _open_in(self, tg: TaskGroup) -> Connection:
+        connection, request = await self._make()
+        run = functools.partial(connection._run, request)
+        await connection._open(request, lambda: tg.start_soon(run, name="realtime"))
+        self._opened = connection
+        return connection
+
+    async def _close_opened(self) -> None:
+        connection, self._opened = self._opened, None
+        if connection is not None:
+            await connection.aclose()
 
 
 def _default_transport() -> Transport:

@@ -11,11 +11,14 @@ does; these objects must also be awaitable, which its class is not).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from types import TracebackType
 from typing import Generic, TypeVar
 
-__all__ = ["Held", "Lifespan"]
+import anyio
+from anyio.abc import TaskGroup
+
+__all__ = ["Held", "Lifespan", "in_task_group"]
 
 T = TypeVar("T")
 
@@ -83,3 +86,31 @@ class Held(Generic[T]):
         if lifespan is None:  # pragma: no cover - __aexit__ without __aenter__
             return False
         return await lifespan.exit(exc)
+
+
+async def in_task_group(
+    open_: Callable[[TaskGroup], Awaitable[T]], close: Callable[[], Awaitable[None]]
+) -> AsyncGenerator[T, None]:
+    """A lifespan in a task group of its own: ``open_(group)`` gives what ``async with``
+    binds; ``close()`` runs after the body, or after ``open_`` failed, in the group.
+
+    Raises:
+        Exception: What ``open_``, the body or ``close`` raised, as itself: it is raised after
+            the group, never wrapped in an exception group (the group holds only our tasks,
+            which never raise).
+    """
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+        try:
+            value = await open_(group)
+        except Exception as exc:
+            failure = exc
+        else:
+            try:
+                yield value
+            except Exception as exc:
+                failure = exc
+        finally:
+            await close()
+    if failure is not None:
+        raise failure

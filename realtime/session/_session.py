@@ -24,7 +24,7 @@ from .._config import ModelConfig
 from .._errors import RealtimeError
 from ..connection._connect import connect
 from ..connection._connection import Connection
-from ..connection._lifespan import Held
+from ..connection._lifespan import Held, in_task_group
 from ..events import Closed as WireClosed
 from ..events import Event, ServerEventBase
 from ..events import _client as ce
@@ -349,27 +349,13 @@ class Session(Held["Session"]):
             raise RuntimeError("the session is not open: use `async with Session(...)`")
         return self._connection
 
-    async def _hold(self) -> AsyncGenerator[Session, None]:
+    def _hold(self) -> AsyncGenerator[Session, None]:
         # The connection and the tools run in this group; ``async with`` enters and leaves
-        # it (see _lifespan.py). Failures are raised after it, unwrapped.
-        failure: Exception | None = None
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            try:
-                await self._setup(tg)
-            except Exception as exc:
-                failure = exc
-            else:
-                try:
-                    yield self
-                except Exception as exc:
-                    failure = exc
-            finally:
-                await self._shutdown()
-        if failure is not None:
-            raise failure
+        # it (see _lifespan.py).
+        return in_task_group(self._open_in, self._shutdown)
 
-    async def _setup(self, tg: TaskGroup) -> None:
+    async def _open_in(self, tg: TaskGroup) -> Session:
+        self._tg = tg
         self._connection = await connect(
             self.config,
             model=self.model,
@@ -403,6 +389,7 @@ class Session(Held["Session"]):
             raise SessionError(
                 f"the connection closed during setup ({self._closed.code} {self._closed.reason})"
             )
+        return self
 
     async def aclose(self) -> None:
         """Close the connection and stop running tools. Idempotent; from any task.
