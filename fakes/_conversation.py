@@ -20,6 +20,7 @@ from ._session import (
     invalid_type,
     invalid_value,
     missing_parameter,
+    required_list,
     schema_name,
 )
 
@@ -78,11 +79,7 @@ def normalize_item(raw: object, new_id: Callable[[], str], param: str = "item") 
         expect_str(item_id, f"{param}.id")
     out: dict[str, Any] = {"id": item_id or new_id(), "type": kind}
     if kind == "message":
-        content = item.get("content")
-        if content is None:
-            raise missing_parameter(f"{param}.content")
-        if not isinstance(content, list):
-            raise invalid_type(f"{param}.content", "an array", content)
+        content = required_list(item, "content", param)
         out["status"] = "completed"
         out["role"] = role
         out["content"] = [

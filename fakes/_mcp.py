@@ -19,8 +19,8 @@ from ._session import (
     expect_object,
     expect_str,
     given_fields,
-    invalid_type,
     missing_parameter,
+    required_list,
 )
 
 __all__ = [
@@ -190,11 +190,7 @@ def normalize_mcp_item(
         return out
     out["server_label"] = _required_str(item, "server_label", param)
     if kind == "mcp_list_tools":
-        tools = item.get("tools")
-        if tools is None:
-            raise missing_parameter(f"{param}.tools")
-        if not isinstance(tools, list):
-            raise invalid_type(f"{param}.tools", "an array", tools)
+        tools = required_list(item, "tools", param)
         listed = []
         for i, tool in enumerate(tools):
             where = f"{param}.tools[{i}]"

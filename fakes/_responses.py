@@ -40,10 +40,10 @@ from ._session import (
     check_voice,
     expect_bool,
     expect_choice,
+    expect_list,
     expect_object,
     expect_str,
     given_fields,
-    invalid_type,
 )
 
 __all__ = [
@@ -125,11 +125,8 @@ def parse_response_params(
             )
     input_items: list[dict[str, Any]] | None = None
     if given.get("input") is not None:
-        raw_input = given["input"]
-        if not isinstance(raw_input, list):
-            raise invalid_type("response.input", "an array", raw_input)
         input_items = []
-        for i, entry in enumerate(raw_input):
+        for i, entry in enumerate(expect_list(given["input"], "response.input")):
             param = f"response.input[{i}]"
             if isinstance(entry, dict) and entry.get("type") == "item_reference":
                 check_keys(entry, {"type", "id"}, param)

@@ -164,6 +164,20 @@ def expect_object(value: object, param: str) -> dict[str, Any]:
     return value
 
 
+def expect_list(value: object, param: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise invalid_type(param, "an array", value)
+    return value
+
+
+def required_list(item: Mapping[str, Any], key: str, param: str) -> list[Any]:
+    """``item[key]``, an array; absent or null is a missing parameter."""
+    value = item.get(key)
+    if value is None:
+        raise missing_parameter(f"{param}.{key}")
+    return expect_list(value, f"{param}.{key}")
+
+
 def check_keys(value: Mapping[str, Any], allowed: set[str] | frozenset[str], param: str) -> None:
     for key in value:
         if key not in allowed:
@@ -257,8 +271,7 @@ def expect_choice(value: object, param: str, choices: list[str]) -> str:
 
 
 def check_output_modalities(value: object, param: str) -> list[str]:
-    if not isinstance(value, list):
-        raise invalid_type(param, "an array", value)
+    value = expect_list(value, param)
     for i, modality in enumerate(value):
         expect_choice(modality, f"{param}[{i}]", ["text", "audio"])
     if len(value) != 1:
@@ -312,9 +325,7 @@ def check_tool(value: object, param: str) -> dict[str, Any]:
 
 
 def check_tools(value: object, param: str) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        raise invalid_type(param, "an array", value)
-    return [check_tool(tool, f"{param}[{i}]") for i, tool in enumerate(value)]
+    return [check_tool(tool, f"{param}[{i}]") for i, tool in enumerate(expect_list(value, param))]
 
 
 def check_tool_choice(value: object, param: str) -> str | dict[str, Any]:
@@ -480,9 +491,7 @@ def apply_session_update(session: dict[str, Any], update: object) -> dict[str, A
             _merge_audio(merged["audio"], value, param, transcription=transcription)
         elif key == "include":
             if value is not None:
-                if not isinstance(value, list):
-                    raise invalid_type(param, "an array", value)
-                for i, entry in enumerate(value):
+                for i, entry in enumerate(expect_list(value, param)):
                     expect_choice(
                         entry, f"{param}[{i}]", ["item.input_audio_transcription.logprobs"]
                     )
