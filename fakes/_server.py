@@ -399,23 +399,22 @@ class FakeConnection:
         if isinstance(self._behaviour, Behaviour):
             # A session minted with mcp tools lists them at once, as an update would.
             await self._behaviour.list_mcp_tools(self.session.get("tools") or [])
-        while True:
-            message = await self._socket.receive()
-            if isinstance(message, Close):
-                if self.closed is None:
-                    self.closed = (message.code, message.reason)
-                return
-            if self._close_sent:
-                continue
-            await self._on_message(message)
+        while (message := await self._receive()) is not None:
+            if not self._close_sent:
+                await self._on_message(message)
 
     async def _drain(self) -> None:
-        while True:
-            message = await self._socket.receive()
-            if isinstance(message, Close):
-                if self.closed is None:
-                    self.closed = (message.code, message.reason)
-                return
+        while await self._receive() is not None:
+            pass
+
+    async def _receive(self) -> str | bytes | None:
+        """The client's next message, or ``None`` once it closed (noted in ``closed``)."""
+        message = await self._socket.receive()
+        if isinstance(message, Close):
+            if self.closed is None:
+                self.closed = (message.code, message.reason)
+            return None
+        return message
 
     async def _authenticate(self) -> bool:
         key, refusal = _handshake_rules(self.headers)
