@@ -184,11 +184,7 @@ class RecordingProxy:
                     if isinstance(item, Close):
                         await _close(socket, item)
                         return
-                    if isinstance(item, str):
-                        self._record(item, "server")
-                        await socket.send_text(item)
-                    else:
-                        await socket.send_bytes(item)
+                    await self._relay(item, socket, "server")
         finally:
             scope.cancel()
 
@@ -207,11 +203,7 @@ class RecordingProxy:
                         return
                     await channel.send_close(message.code, message.reason)
                     break
-                if isinstance(message, str):
-                    self._record(message, "client")
-                    await channel.send_text(message)
-                else:
-                    await channel.send_bytes(message)
+                await self._relay(message, channel, "client")
         except ConnError as exc:
             # Failed under an open connection: the client learns it as a server error.
             logger.info("upstream connection failed: %s", exc)
@@ -221,6 +213,13 @@ class RecordingProxy:
         with anyio.move_on_after(self._connect_timeout):
             await anyio.sleep_forever()  # the downstream pump cancels this at the echo
         scope.cancel()
+
+    async def _relay(self, message: str | bytes, to: ServerSocket | Channel, sender: str) -> None:
+        if isinstance(message, str):
+            self._record(message, sender)
+            await to.send_text(message)
+        else:
+            await to.send_bytes(message)
 
     def _record(self, text: str, direction: str) -> None:
         try:
