@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ._mcp import McpServer
 
@@ -395,6 +395,13 @@ def reply_of(*outputs: Output, stall_after: int | None = None) -> Reply:
     return Reply(_outputs(outputs), stall_after)
 
 
+class _Described(Protocol):
+    def describe(self) -> str: ...
+
+
+_Step = TypeVar("_Step", bound=_Described)
+
+
 @dataclass
 class Script:
     """Queues consumed in order, and rules; what was used is kept for the strict-mode report."""
@@ -407,12 +414,15 @@ class Script:
     # The remote MCP servers the fake plays, by label (configuration: a reset keeps them).
     mcp_servers: dict[str, McpServer] = field(default_factory=dict)
 
-    def next_reply(self) -> Reply | None:
-        if not self.replies:
+    def _take(self, queue: deque[_Step]) -> _Step | None:
+        if not queue:
             return None
-        reply = self.replies.popleft()
-        self.consumed.append(reply.describe())
-        return reply
+        step = queue.popleft()
+        self.consumed.append(step.describe())
+        return step
+
+    def next_reply(self) -> Reply | None:
+        return self._take(self.replies)
 
     def choose(self, context: list[dict[str, Any]]) -> Reply | None:
         """The answer of a response whose input is ``context``: the next queued reply, else the
@@ -440,18 +450,10 @@ class Script:
         return None
 
     def next_transcript(self) -> Transcript | TranscriptionFailure | None:
-        if not self.transcripts:
-            return None
-        step = self.transcripts.popleft()
-        self.consumed.append(step.describe())
-        return step
+        return self._take(self.transcripts)
 
     def next_translation(self) -> Translation | None:
-        if not self.translations:
-            return None
-        step = self.translations.popleft()
-        self.consumed.append(step.describe())
-        return step
+        return self._take(self.translations)
 
     def unused_rules(self) -> list[Rule]:
         """Rules whose ``times`` were not used up."""
