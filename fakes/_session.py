@@ -62,6 +62,15 @@ def _semantic_vad_defaults() -> dict[str, Any]:
     }
 
 
+def _default_audio_input() -> dict[str, Any]:
+    return {
+        "format": {"type": "audio/pcm", "rate": 24000},
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": _server_vad_defaults(),
+    }
+
+
 def default_session(session_id: str, model: str, now: float) -> dict[str, Any]:
     """A ``realtime`` session object, as the real service announces it in ``session.created``."""
     return {
@@ -79,12 +88,7 @@ def default_session(session_id: str, model: str, now: float) -> dict[str, Any]:
         "prompt": None,
         "expires_at": int(now) + SESSION_DURATION_S,
         "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": _server_vad_defaults(),
-            },
+            "input": _default_audio_input(),
             "output": {
                 "format": {"type": "audio/pcm", "rate": 24000},
                 "voice": "alloy",
@@ -104,14 +108,7 @@ def default_transcription_session(session_id: str, now: float) -> dict[str, Any]
         "object": "realtime.transcription_session",
         "id": session_id,
         "expires_at": int(now) + SESSION_DURATION_S,
-        "audio": {
-            "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": _server_vad_defaults(),
-            }
-        },
+        "audio": {"input": _default_audio_input()},
         "include": None,
     }
 

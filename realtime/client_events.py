@@ -2,7 +2,9 @@
 
 Client events are plain dicts, ready for ``json.dumps``; the ``TypedDict`` classes here let
 mypy check their top-level keys. The builders fill in ``type``, leave out optional keys that
-were not given, and base64-encode audio bytes::
+were not given, and base64-encode audio bytes. Each takes an optional keyword ``event_id``, a
+client-chosen id that the server echoes in any ``error`` the event causes, and returns the
+event dict::
 
     await conn.send_message(client_events.user_message("Hello!"))
     await conn.send_message(client_events.response_create())

@@ -18,12 +18,6 @@ from realtime import events as ev
 from realtime._errors import InvalidFrameError
 from realtime.events import (
     EVENT_TYPES,
-    Closed,
-    Connected,
-    ConnectionEvent,
-    FrameError,
-    Reconnected,
-    Reconnecting,
     ServerEvent,
     ServerEventBase,
     UnknownEvent,
@@ -345,13 +339,13 @@ def test_pickle_round_trip() -> None:
 
 def test_connection_events() -> None:
     err = InvalidFrameError("bad", frame="{")
-    connected = Connected(url="wss://x/v1/realtime")
-    notes: list[ConnectionEvent] = [
+    connected = ev.Connected(url="wss://x/v1/realtime")
+    notes: list[ev.ConnectionEvent] = [
         connected,
-        Closed(code=1000, reason="", clean=True),
-        FrameError(error=err, raw="{"),
-        Reconnecting(attempt=1, delay=0.5, close_code=1006),
-        Reconnected(attempt=1),
+        ev.Closed(code=1000, reason="", clean=True),
+        ev.FrameError(error=err, raw="{"),
+        ev.Reconnecting(attempt=1, delay=0.5, close_code=1006),
+        ev.Reconnected(attempt=1),
     ]
     assert [n.type for n in notes] == [
         "realtime.connected",
@@ -360,7 +354,7 @@ def test_connection_events() -> None:
         "realtime.reconnecting",
         "realtime.reconnected",
     ]
-    assert notes[1] == Closed(1000, "", True, ())
+    assert notes[1] == ev.Closed(1000, "", True, ())
     with pytest.raises(AttributeError):
         connected.url = "y"  # type: ignore[misc]
 

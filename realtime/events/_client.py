@@ -133,10 +133,6 @@ def session_update(session: Mapping[str, Any], *, event_id: str | None = None) -
     Args:
         session: The session configuration, e.g. ``{"type": "realtime", "instructions": ...}``;
             copied (shallowly), not checked.
-        event_id: An optional client-chosen id, echoed in any ``error`` it causes.
-
-    Returns:
-        The event dict.
     """
     event: SessionUpdate = {"type": "session.update", "session": dict(session)}
     return _identified(event, event_id)
@@ -150,10 +146,6 @@ def input_audio_buffer_append(
     Args:
         audio: Raw audio bytes in the session's input format (base64-encoded here), or a
             string that is already base64.
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
     """
     if not isinstance(audio, str):
         audio = base64.b64encode(audio).decode("ascii")
@@ -162,27 +154,13 @@ def input_audio_buffer_append(
 
 
 def input_audio_buffer_commit(*, event_id: str | None = None) -> InputAudioBufferCommit:
-    """Build an ``input_audio_buffer.commit`` event.
-
-    Args:
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
-    """
+    """Build an ``input_audio_buffer.commit`` event."""
     event: InputAudioBufferCommit = {"type": "input_audio_buffer.commit"}
     return _identified(event, event_id)
 
 
 def input_audio_buffer_clear(*, event_id: str | None = None) -> InputAudioBufferClear:
-    """Build an ``input_audio_buffer.clear`` event.
-
-    Args:
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
-    """
+    """Build an ``input_audio_buffer.clear`` event."""
     event: InputAudioBufferClear = {"type": "input_audio_buffer.clear"}
     return _identified(event, event_id)
 
@@ -200,10 +178,6 @@ def conversation_item_create(
             checked.
         previous_item_id: Insert after this item (``"root"`` for the start); appended at the
             end when omitted.
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
     """
     event: ConversationItemCreate = {"type": "conversation.item.create", "item": dict(item)}
     if previous_item_id is not None:
@@ -219,10 +193,6 @@ def user_message(
     Args:
         text: The message text.
         previous_item_id: As for :func:`conversation_item_create`.
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
     """
     item = {
         "type": "message",
@@ -242,10 +212,6 @@ def function_call_output(
     Args:
         call_id: The ``call_id`` of the ``function_call`` item being answered.
         output: The function's result, usually JSON text.
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
     """
     item = {"type": "function_call_output", "call_id": call_id, "output": output}
     return conversation_item_create(item, event_id=event_id)
@@ -254,15 +220,7 @@ def function_call_output(
 def conversation_item_retrieve(
     item_id: str, *, event_id: str | None = None
 ) -> ConversationItemRetrieve:
-    """Build a ``conversation.item.retrieve`` event.
-
-    Args:
-        item_id: The item to retrieve.
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
-    """
+    """Build a ``conversation.item.retrieve`` event for the item ``item_id``."""
     event: ConversationItemRetrieve = {"type": "conversation.item.retrieve", "item_id": item_id}
     return _identified(event, event_id)
 
@@ -270,15 +228,7 @@ def conversation_item_retrieve(
 def conversation_item_delete(
     item_id: str, *, event_id: str | None = None
 ) -> ConversationItemDelete:
-    """Build a ``conversation.item.delete`` event.
-
-    Args:
-        item_id: The item to delete.
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
-    """
+    """Build a ``conversation.item.delete`` event for the item ``item_id``."""
     event: ConversationItemDelete = {"type": "conversation.item.delete", "item_id": item_id}
     return _identified(event, event_id)
 
@@ -292,10 +242,6 @@ def conversation_item_truncate(
         item_id: The assistant message item to truncate.
         content_index: The index of its audio content part (usually 0).
         audio_end_ms: Keep the audio up to this many milliseconds (what the user heard).
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
     """
     event: ConversationItemTruncate = {
         "type": "conversation.item.truncate",
@@ -314,10 +260,6 @@ def response_create(
     Args:
         response: Per-response settings overriding the session's (``instructions``,
             ``output_modalities``, ``conversation``...); copied (shallowly), not checked.
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
     """
     event: ResponseCreate = {"type": "response.create"}
     if response is not None:
@@ -332,10 +274,6 @@ def response_cancel(
 
     Args:
         response_id: The response to cancel; the active one when omitted.
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
     """
     event: ResponseCancel = {"type": "response.cancel"}
     if response_id is not None:
@@ -344,13 +282,6 @@ def response_cancel(
 
 
 def output_audio_buffer_clear(*, event_id: str | None = None) -> OutputAudioBufferClear:
-    """Build an ``output_audio_buffer.clear`` event.
-
-    Args:
-        event_id: An optional client-chosen id.
-
-    Returns:
-        The event dict.
-    """
+    """Build an ``output_audio_buffer.clear`` event."""
     event: OutputAudioBufferClear = {"type": "output_audio_buffer.clear"}
     return _identified(event, event_id)
