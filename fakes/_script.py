@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ._mcp import McpServer
 
@@ -270,7 +270,40 @@ def _output_of(context: list[dict[str, Any]]) -> str | None:
     return None
 
 
-class Rule:
+_R = TypeVar("_R")
+
+
+class Replies(Generic[_R]):
+    """The one-output shortcuts of ``reply``, for the fake (which queues the reply) and for a
+    rule (which answers its matches with it, and returns itself)."""
+
+    def reply(self, *outputs: Output, stall_after: int | None = None) -> _R:
+        raise NotImplementedError  # pragma: no cover - each subclass has its own
+
+    def reply_text(self, text: str, *, stall_after: int | None = None) -> _R:
+        """The model says ``text`` (spoken, with ``text`` as the transcript, in an audio
+        session). ``stall_after=n`` streams ``n`` deltas, then waits to be cancelled."""
+        return self.reply(Text(text), stall_after=stall_after)
+
+    def reply_audio(
+        self, pcm: bytes, transcript: str = "", *, stall_after: int | None = None
+    ) -> _R:
+        """The model speaks ``pcm`` (in the session's output format)."""
+        return self.reply(Audio(bytes(pcm), transcript), stall_after=stall_after)
+
+    def reply_function_call(
+        self,
+        name: str,
+        arguments: str | dict[str, Any],
+        *,
+        call_id: str | None = None,
+        stall_after: int | None = None,
+    ) -> _R:
+        """The model calls function ``name``. The app must have declared it."""
+        return self.reply(FunctionCall(name, arguments, call_id), stall_after=stall_after)
+
+
+class Rule(Replies["Rule"]):
     """An answer chosen by what the user said; made by ``fake.when(...)``.
 
     Give it its answer with :meth:`reply` (or :meth:`reply_text`, :meth:`reply_audio`,
@@ -309,27 +342,6 @@ class Rule:
         """Answer a match with one response carrying ``outputs`` (see ``fake.reply``)."""
         self.answer = Reply(_outputs(outputs), stall_after)
         return self
-
-    def reply_text(self, text: str, *, stall_after: int | None = None) -> Rule:
-        """Answer a match with ``text``."""
-        return self.reply(Text(text), stall_after=stall_after)
-
-    def reply_audio(
-        self, pcm: bytes, transcript: str = "", *, stall_after: int | None = None
-    ) -> Rule:
-        """Answer a match with the audio ``pcm``."""
-        return self.reply(Audio(bytes(pcm), transcript), stall_after=stall_after)
-
-    def reply_function_call(
-        self,
-        name: str,
-        arguments: str | dict[str, Any],
-        *,
-        call_id: str | None = None,
-        stall_after: int | None = None,
-    ) -> Rule:
-        """Answer a match with a call of function ``name``."""
-        return self.reply(FunctionCall(name, arguments, call_id), stall_after=stall_after)
 
     @property
     def live(self) -> bool:

@@ -46,13 +46,11 @@ from ._ids import IdFactory
 from ._mcp import McpServer, check_server_tools
 from ._responses import Pacing, ResponseRun
 from ._script import (
-    Audio,
-    FunctionCall,
     Output,
+    Replies,
     Rule,
     Script,
     ScriptError,
-    Text,
     Transcript,
     TranscriptionFailure,
     Translation,
@@ -507,7 +505,7 @@ class FakeConnection:
             raise _HandlerError(event["type"], exc) from exc
 
 
-class FakeRealtimeServer:
+class FakeRealtimeServer(Replies[None]):
     """A fake of the OpenAI Realtime service (GA protocol), for tests.
 
     Args:
@@ -835,28 +833,6 @@ class FakeRealtimeServer:
             TypeError: No output, or one that is not an output.
         """
         self.script.replies.append(reply_of(*outputs, stall_after=stall_after))
-
-    def reply_text(self, text: str, *, stall_after: int | None = None) -> None:
-        """Queue a reply: the model says ``text`` (spoken, with ``text`` as the transcript, in an
-        audio session). ``stall_after=n`` streams ``n`` deltas, then waits to be cancelled."""
-        self.reply(Text(text), stall_after=stall_after)
-
-    def reply_audio(
-        self, pcm: bytes, transcript: str = "", *, stall_after: int | None = None
-    ) -> None:
-        """Queue a reply: the model speaks ``pcm`` (in the session's output format)."""
-        self.reply(Audio(bytes(pcm), transcript), stall_after=stall_after)
-
-    def reply_function_call(
-        self,
-        name: str,
-        arguments: str | dict[str, Any],
-        *,
-        call_id: str | None = None,
-        stall_after: int | None = None,
-    ) -> None:
-        """Queue a reply: the model calls function ``name``. The app must have declared it."""
-        self.reply(FunctionCall(name, arguments, call_id), stall_after=stall_after)
 
     def when(
         self,
