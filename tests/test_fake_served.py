@@ -11,9 +11,7 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +22,16 @@ import anyio
 import pytest
 
 from fakes import FakeRealtimeServer
+from tests._served import (
+    announced_url,
+    asyncio_only,
+    realtime_command,
+    respond_to,
+    sdk_connect,
+    text_only,
+    until,
+    user_text,
+)
 from tests.fidelity import validate_server_event
 
 pytest_plugins = ["pytester"]
@@ -32,9 +40,7 @@ websockets = pytest.importorskip("websockets")
 from websockets.exceptions import ConnectionClosedError  # noqa: E402
 
 pytest.importorskip("fakes._serve", reason="the loopback listener (fakes/_serve.py) is not merged")
-openai = pytest.importorskip("openai")
-
-asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
+pytest.importorskip("openai")
 
 TOOL = {
     "type": "function",
@@ -48,19 +54,6 @@ TOOL = {
 }
 
 
-def _client(url: str, api_key: str = "sk-test") -> Any:
-    return openai.AsyncOpenAI(api_key=api_key, websocket_base_url=url.removesuffix("/realtime"))
-
-
-async def _until(connection: Any, event_type: str) -> list[Any]:
-    seen = []
-    async for event in connection:
-        seen.append(event)
-        if event.type == event_type:
-            return seen
-    raise AssertionError(f"connection ended before {event_type}")
-
-
 async def test_the_served_url_on_both_backends(fake_realtime_url: str) -> None:
     assert fake_realtime_url.startswith("ws://127.0.0.1:")
     assert fake_realtime_url.endswith("/v1/realtime")
@@ -71,7 +64,7 @@ async def test_official_sdk_session_update(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
     with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+        async with sdk_connect(fake_realtime_url) as connection:
             created = await connection.recv()
             await connection.session.update(
                 session={
@@ -96,19 +89,9 @@ async def test_official_sdk_text_conversation(
 ) -> None:
     fake_realtime.reply_text("Paris is the capital of France.")
     with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
-            await connection.session.update(
-                session={"type": "realtime", "output_modalities": ["text"]}
-            )
-            await connection.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "Capital of France?"}],
-                }
-            )
-            await connection.response.create()
-            events = await _until(connection, "response.done")
+        async with sdk_connect(fake_realtime_url) as connection:
+            await text_only(connection)
+            events = await respond_to(connection, user_text("Capital of France?"))
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert text == "Paris is the capital of France."
     assert events[-1].response.status == "completed"
@@ -122,13 +105,13 @@ async def test_official_sdk_audio_reply(
     pcm = b"\x10\x00\xf0\xff" * 6000  # 500 ms
     fake_realtime.reply_audio(pcm, transcript="Bonjour!")
     with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+        async with sdk_connect(fake_realtime_url) as connection:
             await connection.input_audio_buffer.append(
                 audio=base64.b64encode(b"\0" * 9600).decode()
             )
             await connection.input_audio_buffer.commit()
             await connection.response.create()
-            events = await _until(connection, "response.done")
+            events = await until(connection, "response.done")
     audio = b"".join(
         base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta"
     )
@@ -145,30 +128,16 @@ async def test_official_sdk_function_call_round_trip(
     fake_realtime.reply_function_call("get_weather", {"city": "Paris"})
     fake_realtime.reply_text("It is sunny in Paris.")
     with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
-            await connection.session.update(
-                session={"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]}
-            )
-            await connection.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "Weather in Paris?"}],
-                }
-            )
-            await connection.response.create()
-            first = await _until(connection, "response.done")
+        async with sdk_connect(fake_realtime_url) as connection:
+            await text_only(connection, TOOL)
+            first = await respond_to(connection, user_text("Weather in Paris?"))
             call = next(e for e in first if e.type == "response.function_call_arguments.done")
             arguments = json.loads(call.arguments)
-            await connection.conversation.item.create(
-                item={
-                    "type": "function_call_output",
-                    "call_id": call.call_id,
-                    "output": json.dumps({"city": arguments["city"], "sky": "sunny"}),
-                }
+            output = json.dumps({"city": arguments["city"], "sky": "sunny"})
+            second = await respond_to(
+                connection,
+                {"type": "function_call_output", "call_id": call.call_id, "output": output},
             )
-            await connection.response.create()
-            second = await _until(connection, "response.done")
     assert call.name == "get_weather"
     assert arguments == {"city": "Paris"}
     assert second[-1].response.output[0].content[0].text == "It is sunny in Paris."
@@ -182,11 +151,11 @@ async def test_official_sdk_cancel(
 ) -> None:
     fake_realtime.reply_text("This answer is far too long to finish.", stall_after=2)
     with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+        async with sdk_connect(fake_realtime_url) as connection:
             await connection.response.create(response={"output_modalities": ["text"]})
-            await _until(connection, "response.output_text.delta")
+            await until(connection, "response.output_text.delta")
             await connection.response.cancel()
-            events = await _until(connection, "response.done")
+            events = await until(connection, "response.done")
     assert events[-1].response.status == "cancelled"
     assert events[-1].response.status_details.reason == "client_cancelled"
 
@@ -196,15 +165,15 @@ async def test_official_sdk_sees_errors_and_stays_connected(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
     with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
+        async with sdk_connect(fake_realtime_url) as connection:
             await connection.response.cancel(event_id="cancel-1")
-            error = (await _until(connection, "error"))[-1]
+            error = (await until(connection, "error"))[-1]
             await connection.input_audio_buffer.commit(event_id="commit-1")
-            empty = (await _until(connection, "error"))[-1]
+            empty = (await until(connection, "error"))[-1]
             await connection.session.update(
                 session={"type": "realtime", "instructions": "still here"}
             )
-            updated = (await _until(connection, "session.updated"))[-1]
+            updated = (await until(connection, "session.updated"))[-1]
     assert (error.error.code, error.error.event_id) == ("response_cancel_not_active", "cancel-1")
     assert (empty.error.code, empty.error.event_id) == (
         "input_audio_buffer_commit_empty",
@@ -219,8 +188,7 @@ async def test_official_sdk_with_a_wrong_key(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
     with anyio.fail_after(10):
-        client = _client(fake_realtime_url, api_key="sk-wrong")
-        async with client.realtime.connect(model="gpt-realtime") as connection:
+        async with sdk_connect(fake_realtime_url, api_key="sk-wrong") as connection:
             event = await connection.recv()
             # The SDK lets the websockets library's exception through.
             with pytest.raises(ConnectionClosedError) as info:
@@ -303,31 +271,10 @@ def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
 def _fake_serve(*args: str) -> Iterator[tuple[str, str]]:
     """``realtime fake serve --port 0 ARGS`` in a subprocess: its WebSocket URL and the base
     URL of its control plane."""
-    root = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen(
-        [sys.executable, "-m", "realtime", "fake", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(root)),
-        cwd=root,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[-1]
-        control = process.stdout.readline().split()[-1]
+    with realtime_command("fake", "serve", "--port", "0", *args) as process:
+        url, control = announced_url(process), announced_url(process)
         assert url.startswith("ws://127.0.0.1:") and control.endswith("/_fake/"), (url, control)
         yield url, control.removesuffix("/_fake/")
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck server
-            process.kill()
-            process.wait()
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
 
 
 def _http(method: str, url: str, body: object = None, key: str | None = None) -> Any:
@@ -363,32 +310,18 @@ async def test_official_sdk_against_a_served_subprocess_driven_over_http() -> No
         rule = {"when": {"tool_output_of": "get_weather"}, "reply": {"text": "Sunny."}, "times": 1}
         assert (await control("POST", "rules", rule))[0] == 200
         with anyio.fail_after(20):
-            client = _client(url, api_key="sk-ci")
-            async with client.realtime.connect(model="gpt-realtime") as connection:
-                await connection.session.update(
-                    session={"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]}
-                )
-                await connection.conversation.item.create(
-                    item={
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "Weather in Paris?"}],
-                    }
-                )
-                await connection.response.create()
-                first = await _until(connection, "response.done")
+            async with sdk_connect(url, api_key="sk-ci") as connection:
+                await text_only(connection, TOOL)
+                first = await respond_to(connection, user_text("Weather in Paris?"))
                 call = first[-1].response.output[1]
-                await connection.conversation.item.create(
-                    item={"type": "function_call_output", "call_id": call.call_id, "output": "sun"}
+                second = await respond_to(
+                    connection,
+                    {"type": "function_call_output", "call_id": call.call_id, "output": "sun"},
                 )
-                await connection.response.create()
-                second = await _until(connection, "response.done")
             status, journal = await control("GET", "journal")
             assert status == 200
             check = await control("GET", "check")
-            async with _client(url, api_key="sk-wrong").realtime.connect(
-                model="gpt-realtime"
-            ) as refused:
+            async with sdk_connect(url, api_key="sk-wrong") as refused:
                 wrong_key = await refused.recv()
             assert await control("POST", "reset") == (200, {"reset": True})
             after = await control("GET", "journal")
