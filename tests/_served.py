@@ -3,15 +3,20 @@ and the ``realtime`` command run in a subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +44,40 @@ def sdk_connect(url: str, api_key: str = "sk-test", **options: Any) -> Any:
     return sdk_client(url, api_key).realtime.connect(model="gpt-realtime", **options)
 
 
+@asynccontextmanager
+async def sdk_session(
+    url: str, api_key: str = "sk-test", timeout: float = 10
+) -> AsyncIterator[Any]:
+    """An SDK connection to the fake at ``url``; all of it, connecting included, must be done
+    within ``timeout`` seconds."""
+    with anyio.fail_after(timeout):
+        async with sdk_connect(url, api_key) as connection:
+            yield connection
+
+
+@asynccontextmanager
+async def agents_session(
+    url: str, agent: Any, config: Any = None, timeout: float = 15
+) -> AsyncIterator[Any]:
+    """An openai-agents ``RealtimeSession`` running ``agent`` (with the run ``config``) against
+    the fake at ``url``; all of it must be done within ``timeout`` seconds. The caller
+    imports ``agents`` (or skips) first."""
+    from agents.realtime import RealtimeRunner
+
+    runner = RealtimeRunner(agent, config=config)
+    with anyio.fail_after(timeout):
+        session = await runner.run(model_config={"url": url, "api_key": "sk-test"})
+        async with session:
+            yield session
+
+
+def raw_server_event(event: Any) -> dict[str, Any]:
+    """The server event an openai-agents session event passes on unparsed, else ``{}``."""
+    if event.type == "raw_model_event" and event.data.type == "raw_server_event":
+        return dict(event.data.data)
+    return {}
+
+
 async def until(connection: Any, event_type: str) -> list[Any]:
     """The SDK connection's events up to and including the first of ``event_type``."""
     seen = []
@@ -60,6 +99,11 @@ async def text_only(connection: Any, *tools: Mapping[str, Any]) -> None:
 def user_text(text: str) -> dict[str, Any]:
     """A user message item holding ``text``."""
     return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def call_output(call_id: str, output: str) -> dict[str, Any]:
+    """A ``function_call_output`` item answering the function call ``call_id``."""
+    return {"type": "function_call_output", "call_id": call_id, "output": output}
 
 
 def mcp_approval(request_id: str, item_id: str, approve: bool = True) -> dict[str, Any]:
@@ -119,3 +163,42 @@ def announced_url(process: subprocess.Popen[str]) -> str:
     line = process.stdout.readline()
     assert "://127.0.0.1:" in line, line
     return line.split()[-1]
+
+
+@dataclass(frozen=True)
+class ServedFake:
+    """A ``realtime fake serve`` subprocess, as its clients reach it."""
+
+    url: str
+    """Its WebSocket URL (``ws://127.0.0.1:PORT/v1/realtime``)."""
+    base: str
+    """Its HTTP base URL; the control plane is under ``/_fake/``."""
+    key: str | None = None
+    """The bearer token control-plane requests carry, if any."""
+
+    def request(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        """One control-plane request with the standard library: (status, decoded JSON)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.base}/_fake/{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.key is not None:
+            request.add_header("Authorization", f"Bearer {self.key}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    async def control(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        """:meth:`request` from a worker thread, for async tests."""
+        return await anyio.to_thread.run_sync(self.request, method, path, body)
+
+
+@contextmanager
+def fake_serve(*args: str, control_key: str | None = None) -> Iterator[ServedFake]:
+    """``realtime fake serve --port 0 ARGS`` in a subprocess; control-plane requests carry
+    ``control_key`` as a bearer token when given."""
+    with realtime_command("fake", "serve", "--port", "0", *args) as process:
+        url, control = announced_url(process), announced_url(process)
+        assert url.startswith("ws://127.0.0.1:") and control.endswith("/_fake/"), (url, control)
+        yield ServedFake(url, control.removesuffix("/_fake/"), control_key)
