@@ -46,12 +46,12 @@ def sdk_connect(url: str, api_key: str = "sk-test", **options: Any) -> Any:
 
 @asynccontextmanager
 async def sdk_session(
-    url: str, api_key: str = "sk-test", timeout: float = 10
+    url: str, api_key: str = "sk-test", timeout: float = 10, **options: Any
 ) -> AsyncIterator[Any]:
-    """An SDK connection to the fake at ``url``; all of it, connecting included, must be done
-    within ``timeout`` seconds."""
+    """:func:`sdk_connect` whose whole use, connecting included, must be done within
+    ``timeout`` seconds."""
     with anyio.fail_after(timeout):
-        async with sdk_connect(url, api_key) as connection:
+        async with sdk_connect(url, api_key, **options) as connection:
             yield connection
 
 
