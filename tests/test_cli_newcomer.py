@@ -19,8 +19,7 @@ import realtime
 from fakes import FakeRealtimeServer
 from fakes._threaded import serve_in_thread
 from realtime.cli._cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests._served import announced_url, realtime_command
 
 
 def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -153,42 +152,20 @@ def test_a_recording_of_the_embedded_fake_replays_and_says_when_it_has_no_audio(
     assert not wav.exists()
 
 
-@contextmanager
-def _command(*argv: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "realtime", *argv, "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[-1]
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # pragma: no cover - a stuck server
-                process.kill()
-                process.wait()
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
+def _log_after_ctrl_c(process: subprocess.Popen[str]) -> list[str]:
+    """Stop the command with Ctrl-C: it exits 0; the lines it logged to stderr."""
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    assert process.stderr is not None
+    return process.stderr.read().splitlines()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
 def test_fake_serve_logs_each_connection_and_close() -> None:
-    with _command("fake", "serve") as (process, url):
-        code, _, err = run("chat", "hi", "--url", url)
+    with realtime_command("fake", "serve", "--port", "0") as process:
+        code, _, err = run("chat", "hi", "--url", announced_url(process))
         assert code == 0, err
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
-        assert process.stderr is not None
-        log = process.stderr.read().splitlines()
+        log = _log_after_ctrl_c(process)
     assert "[1] connection: /v1/realtime?model=gpt-realtime" in log
     assert "[1] closed by the client: 1000" in log
 
@@ -199,16 +176,13 @@ def test_replay_logs_a_divergence(tmp_path: Path) -> None:
 
     recording = tmp_path / "chat.jsonl"
     assert run("chat", "hi", "--record", str(recording))[0] == 0
-    with _command("replay", str(recording)) as (process, url):
-        headers = {"Authorization": "Bearer sk-test"}
-        with connect(url + "?model=gpt-realtime", additional_headers=headers) as ws:
+    with realtime_command("replay", str(recording), "--port", "0") as process:
+        url = announced_url(process) + "?model=gpt-realtime"
+        with connect(url, additional_headers={"Authorization": "Bearer sk-test"}) as ws:
             ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
             while json.loads(ws.recv())["type"] != "error":
                 pass
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
-        assert process.stderr is not None
-        log = process.stderr.read().splitlines()
+        log = _log_after_ctrl_c(process)
     assert log[0] == "[1] connection: /v1/realtime?model=gpt-realtime"
     assert log[1].startswith("[1] failure: replay diverged at step")
     assert log[2] == "[1] closed by the server: 1011 replay diverged"

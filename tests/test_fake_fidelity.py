@@ -4,6 +4,8 @@ with the bare test client on both backends."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -11,50 +13,53 @@ import pytest
 
 from fakes import FakeRealtimeServer
 from fakes._audio import pcm16_tone
-from tests.fake_client import connect, types
-
-asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
-
-
-def _sdk(url: str) -> Any:
-    openai = pytest.importorskip("openai")
-    return openai.AsyncOpenAI(api_key="sk-test", websocket_base_url=url.removesuffix("/realtime"))
-
-
-async def _sdk_until(connection: Any, event_type: str) -> list[Any]:
-    seen = []
-    async for event in connection:
-        seen.append(event)
-        if event.type == event_type:
-            return seen
-    raise AssertionError(f"connection ended before {event_type}")
-
+from tests._served import agents_session, asyncio_only, raw_server_event, sdk_session, until
+from tests.fake_client import Client, connect, types
 
 # -- the item being streamed can be truncated and retrieved ---------------------------------------
+
+
+@asynccontextmanager
+async def _two_deltas_in(
+    fake: FakeRealtimeServer, delta_type: str, **response: Any
+) -> AsyncIterator[tuple[Client, list[dict[str, Any]]]]:
+    """A bare client on ``fake`` whose reply (``response.create`` with ``response`` options)
+    has streamed two ``delta_type`` deltas: the client and the events so far. The fake's reply
+    is scripted to stall there."""
+    create: dict[str, Any] = {"type": "response.create"}
+    if response:
+        create["response"] = response
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send(create)
+            seen = await client.until(delta_type)
+            seen += await client.until(delta_type)
+            yield client, seen
+
+
+async def _cancel(client: Client) -> dict[str, Any]:
+    """Cancel the reply being streamed: its ``response.done`` response."""
+    await client.send({"type": "response.cancel"})
+    return (await client.until("response.done"))[-1]["response"]
 
 
 async def test_truncate_and_retrieve_the_item_being_streamed() -> None:
     fake = FakeRealtimeServer()
     fake.reply_audio(pcm16_tone(1000), transcript="one two three four five", stall_after=4)
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await client.send({"type": "response.create"})
-            seen = await client.until("response.output_audio.delta")
-            seen += await client.until("response.output_audio.delta")
-            item_id = seen[-1]["item_id"]
-            await client.send({"type": "conversation.item.retrieve", "item_id": item_id})
-            retrieved = (await client.until("conversation.item.retrieved"))[-1]["item"]
-            await client.send(
-                {
-                    "type": "conversation.item.truncate",
-                    "item_id": item_id,
-                    "content_index": 0,
-                    "audio_end_ms": 150,
-                }
-            )
-            truncated = (await client.until("conversation.item.truncated"))[-1]
-            await client.send({"type": "response.cancel"})
-            done = (await client.until("response.done"))[-1]["response"]
+    async with _two_deltas_in(fake, "response.output_audio.delta") as (client, seen):
+        item_id = seen[-1]["item_id"]
+        await client.send({"type": "conversation.item.retrieve", "item_id": item_id})
+        retrieved = (await client.until("conversation.item.retrieved"))[-1]["item"]
+        await client.send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": 150,
+            }
+        )
+        truncated = (await client.until("conversation.item.truncated"))[-1]
+        done = await _cancel(client)
     added = next(e for e in seen if e["type"] == "conversation.item.added")
     assert added["item"]["content"] == []  # as recorded: content comes with content_part.added
     assert retrieved["status"] == "in_progress"
@@ -72,22 +77,17 @@ async def test_truncate_and_retrieve_the_item_being_streamed() -> None:
 async def test_truncate_beyond_the_audio_sent_so_far_is_refused() -> None:
     fake = FakeRealtimeServer()
     fake.reply_audio(pcm16_tone(1000), transcript="", stall_after=2)
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await client.send({"type": "response.create"})
-            await client.until("response.output_audio.delta")
-            delta = (await client.until("response.output_audio.delta"))[-1]
-            await client.send(
-                {
-                    "type": "conversation.item.truncate",
-                    "item_id": delta["item_id"],
-                    "content_index": 0,
-                    "audio_end_ms": 900,
-                }
-            )
-            error = (await client.until("error"))[-1]["error"]
-            await client.send({"type": "response.cancel"})
-            await client.until("response.done")
+    async with _two_deltas_in(fake, "response.output_audio.delta") as (client, seen):
+        await client.send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": seen[-1]["item_id"],
+                "content_index": 0,
+                "audio_end_ms": 900,
+            }
+        )
+        error = (await client.until("error"))[-1]["error"]
+        await _cancel(client)
     assert error["param"] == "audio_end_ms"
     assert "of 200ms" in error["message"]  # two deltas of 100 ms were sent, then it stalled
 
@@ -95,20 +95,11 @@ async def test_truncate_beyond_the_audio_sent_so_far_is_refused() -> None:
 async def test_a_text_item_being_streamed_shows_its_text_so_far() -> None:
     fake = FakeRealtimeServer()
     fake.reply_text("alpha beta gamma delta", stall_after=2)
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await client.send(
-                {
-                    "type": "response.create",
-                    "response": {"output_modalities": ["text"]},
-                }
-            )
-            await client.until("response.output_text.delta")
-            delta = (await client.until("response.output_text.delta"))[-1]
-            await client.send({"type": "conversation.item.retrieve", "item_id": delta["item_id"]})
-            retrieved = (await client.until("conversation.item.retrieved"))[-1]["item"]
-            await client.send({"type": "response.cancel"})
-            done = (await client.until("response.done"))[-1]["response"]
+    streaming = _two_deltas_in(fake, "response.output_text.delta", output_modalities=["text"])
+    async with streaming as (client, seen):
+        await client.send({"type": "conversation.item.retrieve", "item_id": seen[-1]["item_id"]})
+        retrieved = (await client.until("conversation.item.retrieved"))[-1]["item"]
+        done = await _cancel(client)
     assert retrieved["content"] == [{"type": "output_text", "text": "alpha beta"}]
     assert done["output"][0]["content"] == [{"type": "output_text", "text": "alpha beta"}]
 
@@ -118,19 +109,18 @@ async def test_official_sdk_truncates_the_reply_being_streamed(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
     fake_realtime.reply_audio(pcm16_tone(2000), transcript="a long spoken reply", stall_after=6)
-    with anyio.fail_after(10):
-        async with _sdk(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
-            await connection.response.create()
-            seen = await _sdk_until(connection, "response.output_audio.delta")
-            seen += await _sdk_until(connection, "response.output_audio.delta")
-            await connection.conversation.item.truncate(
-                item_id=seen[-1].item_id, content_index=0, audio_end_ms=120
-            )
-            after = await _sdk_until(connection, "conversation.item.truncated")
-            await connection.conversation.item.retrieve(item_id=seen[-1].item_id)
-            retrieved = (await _sdk_until(connection, "conversation.item.retrieved"))[-1]
-            await connection.response.cancel()
-            await _sdk_until(connection, "response.done")
+    async with sdk_session(fake_realtime_url) as connection:
+        await connection.response.create()
+        seen = await until(connection, "response.output_audio.delta")
+        seen += await until(connection, "response.output_audio.delta")
+        await connection.conversation.item.truncate(
+            item_id=seen[-1].item_id, content_index=0, audio_end_ms=120
+        )
+        after = await until(connection, "conversation.item.truncated")
+        await connection.conversation.item.retrieve(item_id=seen[-1].item_id)
+        retrieved = (await until(connection, "conversation.item.retrieved"))[-1]
+        await connection.response.cancel()
+        await until(connection, "response.done")
     assert "error" not in [e.type for e in after]
     assert after[-1].audio_end_ms == 120
     assert retrieved.item.content[0].type == "output_audio"
@@ -141,40 +131,31 @@ async def test_openai_agents_interrupt_during_a_spoken_reply(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
     pytest.importorskip("agents")
-    from agents.realtime import RealtimeAgent, RealtimeRunner
+    from agents.realtime import RealtimeAgent
 
     fake_realtime.reply_audio(pcm16_tone(3000), transcript="a long answer", stall_after=8)
     agent = RealtimeAgent(name="Talker", instructions="Talk.")
-    runner = RealtimeRunner(agent)
     errors: list[Any] = []
-    with anyio.fail_after(15):
-        session = await runner.run(model_config={"url": fake_realtime_url, "api_key": "sk-test"})
-        async with session:
-            await session.send_message("Tell me a story.")
-            audio = 0
-            async for event in session:
-                if event.type == "error":
-                    errors.append(event.error)
-                if event.type == "audio":
-                    audio += 1
-                    if audio == 3:
-                        await session.interrupt()
-                        break
-            truncate = (await fake_realtime.wait_received(event_type="conversation.item.truncate"))[
-                0
-            ]
-            truncated = False
-            async for event in session:
-                if event.type == "error":
-                    errors.append(event.error)
+    async with agents_session(fake_realtime_url, agent) as session:
+        await session.send_message("Tell me a story.")
+        audio = 0
+        async for event in session:
+            if event.type == "error":
+                errors.append(event.error)
+            if event.type == "audio":
+                audio += 1
+                if audio == 3:
+                    await session.interrupt()
                     break
-                if (
-                    event.type == "raw_model_event"
-                    and event.data.type == "raw_server_event"
-                    and event.data.data.get("type") == "conversation.item.truncated"
-                ):
-                    truncated = True
-                    break
+        truncate = (await fake_realtime.wait_received(event_type="conversation.item.truncate"))[0]
+        truncated = False
+        async for event in session:
+            if event.type == "error":
+                errors.append(event.error)
+                break
+            if raw_server_event(event).get("type") == "conversation.item.truncated":
+                truncated = True
+                break
     assert truncate["content_index"] == 0
     assert errors == []
     assert truncated

@@ -6,24 +6,30 @@ The official SDK and openai-agents run on asyncio only.
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 
 from fakes import FakeRealtimeServer
+from tests._served import (
+    agents_session,
+    asyncio_only,
+    call_output,
+    fake_serve,
+    raw_server_event,
+    respond_to,
+    sdk_connect,
+    sdk_session,
+    text_only,
+    until,
+    user_text,
+)
 from tests.fidelity import validate_server_event
 
 pytest_plugins = ["pytester"]
@@ -32,9 +38,7 @@ websockets = pytest.importorskip("websockets")
 from websockets.exceptions import ConnectionClosedError  # noqa: E402
 
 pytest.importorskip("fakes._serve", reason="the loopback listener (fakes/_serve.py) is not merged")
-openai = pytest.importorskip("openai")
-
-asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
+pytest.importorskip("openai")
 
 TOOL = {
     "type": "function",
@@ -48,19 +52,6 @@ TOOL = {
 }
 
 
-def _client(url: str, api_key: str = "sk-test") -> Any:
-    return openai.AsyncOpenAI(api_key=api_key, websocket_base_url=url.removesuffix("/realtime"))
-
-
-async def _until(connection: Any, event_type: str) -> list[Any]:
-    seen = []
-    async for event in connection:
-        seen.append(event)
-        if event.type == event_type:
-            return seen
-    raise AssertionError(f"connection ended before {event_type}")
-
-
 async def test_the_served_url_on_both_backends(fake_realtime_url: str) -> None:
     assert fake_realtime_url.startswith("ws://127.0.0.1:")
     assert fake_realtime_url.endswith("/v1/realtime")
@@ -70,17 +61,16 @@ async def test_the_served_url_on_both_backends(fake_realtime_url: str) -> None:
 async def test_official_sdk_session_update(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
-    with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
-            created = await connection.recv()
-            await connection.session.update(
-                session={
-                    "type": "realtime",
-                    "instructions": "Be brief.",
-                    "output_modalities": ["text"],
-                }
-            )
-            updated = await connection.recv()
+    async with sdk_session(fake_realtime_url) as connection:
+        created = await connection.recv()
+        await connection.session.update(
+            session={
+                "type": "realtime",
+                "instructions": "Be brief.",
+                "output_modalities": ["text"],
+            }
+        )
+        updated = await connection.recv()
     assert created.type == "session.created"
     assert updated.type == "session.updated"
     assert updated.session.instructions == "Be brief."
@@ -95,20 +85,9 @@ async def test_official_sdk_text_conversation(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
     fake_realtime.reply_text("Paris is the capital of France.")
-    with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
-            await connection.session.update(
-                session={"type": "realtime", "output_modalities": ["text"]}
-            )
-            await connection.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "Capital of France?"}],
-                }
-            )
-            await connection.response.create()
-            events = await _until(connection, "response.done")
+    async with sdk_session(fake_realtime_url) as connection:
+        await text_only(connection)
+        events = await respond_to(connection, user_text("Capital of France?"))
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert text == "Paris is the capital of France."
     assert events[-1].response.status == "completed"
@@ -121,14 +100,11 @@ async def test_official_sdk_audio_reply(
 ) -> None:
     pcm = b"\x10\x00\xf0\xff" * 6000  # 500 ms
     fake_realtime.reply_audio(pcm, transcript="Bonjour!")
-    with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
-            await connection.input_audio_buffer.append(
-                audio=base64.b64encode(b"\0" * 9600).decode()
-            )
-            await connection.input_audio_buffer.commit()
-            await connection.response.create()
-            events = await _until(connection, "response.done")
+    async with sdk_session(fake_realtime_url) as connection:
+        await connection.input_audio_buffer.append(audio=base64.b64encode(b"\0" * 9600).decode())
+        await connection.input_audio_buffer.commit()
+        await connection.response.create()
+        events = await until(connection, "response.done")
     audio = b"".join(
         base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta"
     )
@@ -144,31 +120,13 @@ async def test_official_sdk_function_call_round_trip(
 ) -> None:
     fake_realtime.reply_function_call("get_weather", {"city": "Paris"})
     fake_realtime.reply_text("It is sunny in Paris.")
-    with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
-            await connection.session.update(
-                session={"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]}
-            )
-            await connection.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "Weather in Paris?"}],
-                }
-            )
-            await connection.response.create()
-            first = await _until(connection, "response.done")
-            call = next(e for e in first if e.type == "response.function_call_arguments.done")
-            arguments = json.loads(call.arguments)
-            await connection.conversation.item.create(
-                item={
-                    "type": "function_call_output",
-                    "call_id": call.call_id,
-                    "output": json.dumps({"city": arguments["city"], "sky": "sunny"}),
-                }
-            )
-            await connection.response.create()
-            second = await _until(connection, "response.done")
+    async with sdk_session(fake_realtime_url) as connection:
+        await text_only(connection, TOOL)
+        first = await respond_to(connection, user_text("Weather in Paris?"))
+        call = next(e for e in first if e.type == "response.function_call_arguments.done")
+        arguments = json.loads(call.arguments)
+        output = json.dumps({"city": arguments["city"], "sky": "sunny"})
+        second = await respond_to(connection, call_output(call.call_id, output))
     assert call.name == "get_weather"
     assert arguments == {"city": "Paris"}
     assert second[-1].response.output[0].content[0].text == "It is sunny in Paris."
@@ -181,12 +139,11 @@ async def test_official_sdk_cancel(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
     fake_realtime.reply_text("This answer is far too long to finish.", stall_after=2)
-    with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
-            await connection.response.create(response={"output_modalities": ["text"]})
-            await _until(connection, "response.output_text.delta")
-            await connection.response.cancel()
-            events = await _until(connection, "response.done")
+    async with sdk_session(fake_realtime_url) as connection:
+        await connection.response.create(response={"output_modalities": ["text"]})
+        await until(connection, "response.output_text.delta")
+        await connection.response.cancel()
+        events = await until(connection, "response.done")
     assert events[-1].response.status == "cancelled"
     assert events[-1].response.status_details.reason == "client_cancelled"
 
@@ -195,16 +152,13 @@ async def test_official_sdk_cancel(
 async def test_official_sdk_sees_errors_and_stays_connected(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
-    with anyio.fail_after(10):
-        async with _client(fake_realtime_url).realtime.connect(model="gpt-realtime") as connection:
-            await connection.response.cancel(event_id="cancel-1")
-            error = (await _until(connection, "error"))[-1]
-            await connection.input_audio_buffer.commit(event_id="commit-1")
-            empty = (await _until(connection, "error"))[-1]
-            await connection.session.update(
-                session={"type": "realtime", "instructions": "still here"}
-            )
-            updated = (await _until(connection, "session.updated"))[-1]
+    async with sdk_session(fake_realtime_url) as connection:
+        await connection.response.cancel(event_id="cancel-1")
+        error = (await until(connection, "error"))[-1]
+        await connection.input_audio_buffer.commit(event_id="commit-1")
+        empty = (await until(connection, "error"))[-1]
+        await connection.session.update(session={"type": "realtime", "instructions": "still here"})
+        updated = (await until(connection, "session.updated"))[-1]
     assert (error.error.code, error.error.event_id) == ("response_cancel_not_active", "cancel-1")
     assert (empty.error.code, empty.error.event_id) == (
         "input_audio_buffer_commit_empty",
@@ -218,13 +172,11 @@ async def test_official_sdk_sees_errors_and_stays_connected(
 async def test_official_sdk_with_a_wrong_key(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
-    with anyio.fail_after(10):
-        client = _client(fake_realtime_url, api_key="sk-wrong")
-        async with client.realtime.connect(model="gpt-realtime") as connection:
-            event = await connection.recv()
-            # The SDK lets the websockets library's exception through.
-            with pytest.raises(ConnectionClosedError) as info:
-                await connection.recv()
+    async with sdk_session(fake_realtime_url, api_key="sk-wrong") as connection:
+        event = await connection.recv()
+        # The SDK lets the websockets library's exception through.
+        with pytest.raises(ConnectionClosedError) as info:
+            await connection.recv()
     assert info.value.rcvd is not None
     assert (info.value.rcvd.code, info.value.rcvd.reason) == (
         3000,
@@ -240,7 +192,7 @@ async def test_openai_agents_runs_a_tool_and_answers(
     fake_realtime: FakeRealtimeServer, fake_realtime_url: str
 ) -> None:
     agents = pytest.importorskip("agents")
-    from agents.realtime import RealtimeAgent, RealtimeRunner
+    from agents.realtime import RealtimeAgent
 
     calls: list[str] = []
 
@@ -251,25 +203,22 @@ async def test_openai_agents_runs_a_tool_and_answers(
         return f"It is sunny in {city}."
 
     agent = RealtimeAgent(name="Weather", instructions="Use the tool.", tools=[get_weather])
-    runner = RealtimeRunner(agent, config={"model_settings": {"output_modalities": ["text"]}})
+    config = {"model_settings": {"output_modalities": ["text"]}}
     fake_realtime.reply_function_call("get_weather", {"city": "Paris"})
     answer = ""
-    with anyio.fail_after(15):
-        session = await runner.run(model_config={"url": fake_realtime_url, "api_key": "sk-test"})
-        async with session:
-            await session.send_message("What is the weather in Paris?")
-            responses = 0
-            async for event in session:
-                if event.type == "error":
-                    raise AssertionError(f"agents reported an error: {event.error}")
-                if event.type == "raw_model_event" and event.data.type == "raw_server_event":
-                    raw = event.data.data
-                    if raw.get("type") == "response.output_text.done":
-                        answer = raw["text"]
-                    if raw.get("type") == "response.done":
-                        responses += 1
-                        if responses == 2:
-                            break
+    async with agents_session(fake_realtime_url, agent, config) as session:
+        await session.send_message("What is the weather in Paris?")
+        responses = 0
+        async for event in session:
+            if event.type == "error":
+                raise AssertionError(f"agents reported an error: {event.error}")
+            raw = raw_server_event(event)
+            if raw.get("type") == "response.output_text.done":
+                answer = raw["text"]
+            if raw.get("type") == "response.done":
+                responses += 1
+                if responses == 2:
+                    break
     assert calls == ["Paris"]
     assert answer == "The tool returned: It is sunny in Paris."
     update = next(e for e in fake_realtime.received if e["type"] == "session.update")
@@ -299,58 +248,9 @@ def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
 # -- `realtime fake serve` in a subprocess, driven only over HTTP ----------------------------
 
 
-@contextlib.contextmanager
-def _fake_serve(*args: str) -> Iterator[tuple[str, str]]:
-    """``realtime fake serve --port 0 ARGS`` in a subprocess: its WebSocket URL and the base
-    URL of its control plane."""
-    root = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen(
-        [sys.executable, "-m", "realtime", "fake", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(root)),
-        cwd=root,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[-1]
-        control = process.stdout.readline().split()[-1]
-        assert url.startswith("ws://127.0.0.1:") and control.endswith("/_fake/"), (url, control)
-        yield url, control.removesuffix("/_fake/")
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck server
-            process.kill()
-            process.wait()
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
-def _http(method: str, url: str, body: object = None, key: str | None = None) -> Any:
-    """One control-plane request with the standard library: (status, decoded JSON)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if key is not None:
-        request.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 @asyncio_only
 async def test_official_sdk_against_a_served_subprocess_driven_over_http() -> None:
-    with _fake_serve("--api-key", "sk-ci") as (url, base):
-
-        async def control(method: str, path: str, body: object = None) -> Any:
-            return await anyio.to_thread.run_sync(_http, method, f"{base}/_fake/{path}", body)
-
+    with fake_serve("--api-key", "sk-ci") as served:
         steps = [
             {
                 "outputs": [
@@ -359,39 +259,22 @@ async def test_official_sdk_against_a_served_subprocess_driven_over_http() -> No
                 ]
             }
         ]
-        assert await control("POST", "script", steps) == (200, {"queued": 1})
+        assert await served.control("POST", "script", steps) == (200, {"queued": 1})
         rule = {"when": {"tool_output_of": "get_weather"}, "reply": {"text": "Sunny."}, "times": 1}
-        assert (await control("POST", "rules", rule))[0] == 200
+        assert (await served.control("POST", "rules", rule))[0] == 200
         with anyio.fail_after(20):
-            client = _client(url, api_key="sk-ci")
-            async with client.realtime.connect(model="gpt-realtime") as connection:
-                await connection.session.update(
-                    session={"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]}
-                )
-                await connection.conversation.item.create(
-                    item={
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "Weather in Paris?"}],
-                    }
-                )
-                await connection.response.create()
-                first = await _until(connection, "response.done")
+            async with sdk_connect(served.url, api_key="sk-ci") as connection:
+                await text_only(connection, TOOL)
+                first = await respond_to(connection, user_text("Weather in Paris?"))
                 call = first[-1].response.output[1]
-                await connection.conversation.item.create(
-                    item={"type": "function_call_output", "call_id": call.call_id, "output": "sun"}
-                )
-                await connection.response.create()
-                second = await _until(connection, "response.done")
-            status, journal = await control("GET", "journal")
+                second = await respond_to(connection, call_output(call.call_id, "sun"))
+            status, journal = await served.control("GET", "journal")
             assert status == 200
-            check = await control("GET", "check")
-            async with _client(url, api_key="sk-wrong").realtime.connect(
-                model="gpt-realtime"
-            ) as refused:
+            check = await served.control("GET", "check")
+            async with sdk_connect(served.url, api_key="sk-wrong") as refused:
                 wrong_key = await refused.recv()
-            assert await control("POST", "reset") == (200, {"reset": True})
-            after = await control("GET", "journal")
+            assert await served.control("POST", "reset") == (200, {"reset": True})
+            after = await served.control("GET", "journal")
     assert [o.type for o in first[-1].response.output] == ["message", "function_call"]
     assert first[-1].response.output[0].content[0].text == "Let me check."
     assert json.loads(call.arguments) == {"city": "Paris"}
@@ -424,13 +307,13 @@ def test_the_documented_node_suite_passes_against_the_served_fake(tmp_path: Path
     (tmp_path / "weather.test.mjs").write_text(suite)
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
     flags = ["--experimental-websocket"] if int(version.stdout[1:].split(".")[0]) < 22 else []
-    with _fake_serve() as (_, base):
+    with fake_serve() as served:
         result = subprocess.run(
             [node, *flags, "--test", "weather.test.mjs"],
             capture_output=True,
             text=True,
             cwd=tmp_path,
-            env=dict(os.environ, FAKE_URL=base),
+            env=dict(os.environ, FAKE_URL=served.base),
             timeout=120,
         )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -455,7 +338,7 @@ def test_fake_serve_reads_a_script_file_with_rules(tmp_path: Path) -> None:
         "rules": [{"when": {"contains": "again"}, "reply": {"text": "Again."}, "times": 2}],
     }
     (tmp_path / "script.json").write_text(json.dumps(script))
-    with _fake_serve("--script", str(tmp_path / "script.json")) as (_, base):
-        status, body = _http("GET", f"{base}/_fake/check")
+    with fake_serve("--script", str(tmp_path / "script.json")) as served:
+        status, body = served.request("GET", "check")
     assert status == 409
     assert body["unused"] == [{"text": "First."}, script["rules"][0]]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import ssl
-import subprocess
-import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,18 @@ import realtime
 from fakes import FakeRealtimeServer
 from fakes._proxy import RecordingProxy
 from realtime.transports import HttpxWsTransport, MemoryTransport
+from tests._served import (
+    announced_url,
+    asyncio_only,
+    call_output,
+    realtime_command,
+    respond_to,
+    sdk_session,
+    text_only,
+    user_text,
+)
 from tests.test_session import add
 
-ROOT = Path(__file__).resolve().parent.parent
-asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 UPSTREAM_KEY = "sk-proj-UPSTREAMSECRET0123456789"
 TOOL = {
     "type": "function",
@@ -58,6 +64,22 @@ async def tool_turn(url: str, *, key: str = "sk-test", transport: Any = None) ->
 def script(fake: FakeRealtimeServer) -> None:
     fake.reply_function_call("add", {"a": 2, "b": 3})
     fake.reply_text("Five.")
+
+
+@asynccontextmanager
+async def proxy_to(
+    fake: FakeRealtimeServer,
+    out: Path,
+    upstream_url: str = "wss://x/v1/realtime",
+    upstream_key: str | None = None,
+) -> AsyncIterator[str]:
+    """A recording proxy on 127.0.0.1 writing ``out``, whose upstream is ``fake`` over the
+    memory transport (``upstream_url`` is what it believes it dials): the proxy's URL."""
+    proxy = RecordingProxy(
+        upstream_url, out, upstream_key=upstream_key, transport=MemoryTransport(fake)
+    )
+    async with proxy.serve() as url:
+        yield url
 
 
 @pytest.fixture
@@ -110,13 +132,8 @@ async def test_a_real_client_key_is_forwarded_and_binary_frames_pass(
     upstream: FakeRealtimeServer, tmp_path: Path
 ) -> None:
     long_key = "sk-client-REALLOOKINGKEY0123456789"
-    proxy = RecordingProxy(
-        "ws://upstream.invalid/v1/realtime",
-        tmp_path / "rec.jsonl",
-        upstream_key=UPSTREAM_KEY,
-        transport=MemoryTransport(upstream),
-    )
-    async with proxy.serve() as url:
+    upstream_url = "ws://upstream.invalid/v1/realtime"
+    async with proxy_to(upstream, tmp_path / "rec.jsonl", upstream_url, UPSTREAM_KEY) as url:
         config = realtime.ModelConfig(api_key=long_key, url=url)
         async with realtime.connect(config, model="m") as conn:
             await conn.send_frame(realtime.BinaryFrame(b"\x00\x01"))
@@ -134,13 +151,8 @@ async def test_a_real_client_key_is_forwarded_and_binary_frames_pass(
 
 async def test_an_azure_dummy_api_key_is_replaced_in_its_header(tmp_path: Path) -> None:
     fake = FakeRealtimeServer(api_key=UPSTREAM_KEY)
-    proxy = RecordingProxy(
-        "wss://res.openai.azure.com/openai/v1/realtime?model=dep",
-        tmp_path / "rec.jsonl",
-        upstream_key=UPSTREAM_KEY,
-        transport=MemoryTransport(fake),
-    )
-    async with proxy.serve() as url:
+    azure = "wss://res.openai.azure.com/openai/v1/realtime?model=dep"
+    async with proxy_to(fake, tmp_path / "rec.jsonl", azure, UPSTREAM_KEY) as url:
         config = realtime.ModelConfig.azure(url.removesuffix("/v1/realtime"), "dep", api_key="x")
         async with realtime.connect(config) as conn:
             with anyio.fail_after(10):
@@ -214,10 +226,7 @@ async def test_an_unreachable_upstream_is_a_502(tmp_path: Path) -> None:
 async def test_the_upstream_closing_reaches_the_client_with_its_code(
     upstream: FakeRealtimeServer, tmp_path: Path
 ) -> None:
-    proxy = RecordingProxy(
-        "ws://x/v1/realtime", tmp_path / "rec.jsonl", transport=MemoryTransport(upstream)
-    )
-    async with proxy.serve() as url:
+    async with proxy_to(upstream, tmp_path / "rec.jsonl", "ws://x/v1/realtime") as url:
         config = realtime.ModelConfig(api_key="sk-test", url=url)
         async with realtime.connect(config) as conn:
             with anyio.fail_after(10):
@@ -244,7 +253,6 @@ def test_a_bad_upstream_url_is_refused(tmp_path: Path) -> None:
 async def test_official_sdk_through_the_proxy(
     scheme: str, ca: trustme.CA, upstream: FakeRealtimeServer, tmp_path: Path
 ) -> None:
-    openai = pytest.importorskip("openai")
     server_ssl = client_ssl = None
     if scheme == "wss":
         server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -262,7 +270,7 @@ async def test_official_sdk_through_the_proxy(
         )
         async with proxy.serve(ssl=server_ssl) as url:
             assert url.startswith(f"{scheme}://")
-            events = await sdk_tool_turn(openai, url, client_ssl)
+            events = await sdk_tool_turn(url, client_ssl)
     assert [e.type for e in events][-1] == "response.done"
     assert events[-1].response.output[0].content[0].text == "Five."
     assert recorded(out, "server") == upstream.sent
@@ -270,45 +278,16 @@ async def test_official_sdk_through_the_proxy(
     assert upstream.connections[0].headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
 
 
-async def sdk_tool_turn(openai: Any, url: str, client_ssl: ssl.SSLContext | None) -> list[Any]:
-    client = openai.AsyncOpenAI(
-        api_key="sk-dummy", websocket_base_url=url.removesuffix("/realtime")
-    )
+async def sdk_tool_turn(url: str, client_ssl: ssl.SSLContext | None) -> list[Any]:
+    """The SDK (with a dummy key) asks "2+3?" offering the ``add`` tool, and answers the call
+    with 5: the events of both responses."""
     options = {"ssl": client_ssl} if client_ssl is not None else {}
-    events: list[Any] = []
-    with anyio.fail_after(10):
-        async with client.realtime.connect(
-            model="gpt-realtime", websocket_connection_options=options
-        ) as connection:
-            await connection.session.update(
-                session={"type": "realtime", "output_modalities": ["text"], "tools": [TOOL]}
-            )
-            await connection.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "2+3?"}],
-                }
-            )
-            await connection.response.create()
-            async for event in connection:
-                events.append(event)
-                if event.type == "response.function_call_arguments.done":
-                    await connection.conversation.item.create(
-                        item={
-                            "type": "function_call_output",
-                            "call_id": event.call_id,
-                            "output": "5",
-                        }
-                    )
-                if (
-                    event.type == "response.done"
-                    and event.response.output[0].type == "function_call"
-                ):
-                    await connection.response.create()
-                elif event.type == "response.done":
-                    break
-    return events
+    async with sdk_session(url, "sk-dummy", websocket_connection_options=options) as connection:
+        await text_only(connection, TOOL)
+        first = await respond_to(connection, user_text("2+3?"))
+        assert first[-1].response.output[0].type == "function_call"
+        call = next(e for e in first if e.type == "response.function_call_arguments.done")
+        return first + await respond_to(connection, call_output(call.call_id, "5"))
 
 
 # -- the command -----------------------------------------------------------------------------
@@ -319,22 +298,12 @@ async def test_the_command_records_and_ctrl_c_exits_0(
 ) -> None:
     out = tmp_path / "cli.jsonl"
     async with upstream.serve() as upstream_url:
-        command = [sys.executable, "-m", "realtime", "fake", "record", "--upstream", upstream_url]
-        process = subprocess.Popen(  # noqa: ASYNC220 - read by a worker thread below
-            [*command, "--out", str(out), "--port", "0", "--upstream-key", UPSTREAM_KEY],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)),
-            cwd=ROOT,
-        )
-        try:
-            assert process.stdout is not None
-            line = await anyio.to_thread.run_sync(process.stdout.readline)
-            url = line.split()[-1]
-            assert url.startswith("ws://127.0.0.1:"), line
+        argv = ["--upstream", upstream_url, "--upstream-key", UPSTREAM_KEY, "--port", "0"]
+        with realtime_command("fake", "record", "--out", str(out), *argv) as process:
+            url = await anyio.to_thread.run_sync(announced_url, process)
+            assert url.startswith("ws://127.0.0.1:"), url
             done = await tool_turn(url)
-        finally:
+            # Waited for in a worker thread: the upstream is served by this event loop.
             process.send_signal(signal.SIGINT)
             code = await anyio.to_thread.run_sync(lambda: process.wait(timeout=30))
             stdout, stderr = process.communicate()
@@ -348,8 +317,7 @@ async def test_the_command_records_and_ctrl_c_exits_0(
 async def test_the_beta_shape_passes_through_to_the_upstream(tmp_path: Path) -> None:
     fake = FakeRealtimeServer()
     out = tmp_path / "rec.jsonl"
-    proxy = RecordingProxy("wss://x/v1/realtime", out, transport=MemoryTransport(fake))
-    async with proxy.serve() as url:
+    async with proxy_to(fake, out) as url:
         config = realtime.ModelConfig(
             api_key="sk-test", url=url, headers={"OpenAI-Beta": "realtime=v1"}
         )
@@ -390,8 +358,7 @@ async def test_frames_that_are_not_events_pass_unrecorded_and_a_drop_is_a_drop(
 ) -> None:
     fake = FakeRealtimeServer()
     out = tmp_path / "rec.jsonl"
-    proxy = RecordingProxy("wss://x/v1/realtime", out, transport=MemoryTransport(fake))
-    async with proxy.serve() as url:
+    async with proxy_to(fake, out) as url:
         config = realtime.ModelConfig(api_key="sk-test", url=url)
         async with realtime.connect(config) as conn:
             events: list[Any] = []

@@ -91,18 +91,27 @@ async def test_tool_call_round(wire: Wire) -> None:
     assert types == ["message", "function_call", "function_call_output", "message"]
 
 
+async def tool_round(
+    wire: Wire, tool: realtime.Tool, arguments: Any, reply: str, **kwargs: Any
+) -> tuple[realtime.ToolCallFinished, list[Any]]:
+    """The model calls ``tool`` with ``arguments``, then says ``reply``: the call's
+    ``ToolCallFinished`` and the session's events over both responses."""
+    wire.fake.reply_function_call(tool.name, arguments)
+    wire.fake.reply_text(reply)
+    async with session(wire, tools=[tool], **kwargs) as s:
+        await s.send_text("go")
+        events = await collect_until_done(s, 2)
+    finished = next(e for e in events if isinstance(e, realtime.ToolCallFinished))
+    return finished, events
+
+
 async def test_failing_tool_reports_the_error_to_the_model(wire: Wire) -> None:
     @realtime.tool
     async def explode() -> str:
         """Always fails."""
         raise ValueError("boom")
 
-    wire.fake.reply_function_call("explode", {})
-    wire.fake.reply_text("Sorry.")
-    async with session(wire, tools=[explode]) as s:
-        await s.send_text("go")
-        events = await collect_until_done(s, 2)
-    finished = next(e for e in events if isinstance(e, realtime.ToolCallFinished))
+    finished, events = await tool_round(wire, explode, {}, "Sorry.")
     assert finished.error == "ValueError: boom"
     assert json.loads(finished.output) == {"error": "ValueError: boom"}
     assert isinstance(events[-1], realtime.ResponseDone) and events[-1].text == "Sorry."
@@ -115,22 +124,12 @@ async def test_slow_tool_times_out_and_the_session_goes_on(wire: Wire) -> None:
         await anyio.Event().wait()
         return "unreachable"
 
-    wire.fake.reply_function_call("hang", {})
-    wire.fake.reply_text("Timed out.")
-    async with session(wire, tools=[hang], tool_timeout=0.05) as s:
-        await s.send_text("go")
-        events = await collect_until_done(s, 2)
-    finished = next(e for e in events if isinstance(e, realtime.ToolCallFinished))
+    finished, _ = await tool_round(wire, hang, {}, "Timed out.", tool_timeout=0.05)
     assert finished.error is not None and "timed out" in finished.error
 
 
 async def test_sync_tool_runs_in_a_thread(wire: Wire) -> None:
-    wire.fake.reply_function_call("add", '{"a": 40, "b": 2}')
-    wire.fake.reply_text("42")
-    async with session(wire, tools=[add]) as s:
-        await s.send_text("x")
-        events = await collect_until_done(s, 2)
-    finished = next(e for e in events if isinstance(e, realtime.ToolCallFinished))
+    finished, _ = await tool_round(wire, add, '{"a": 40, "b": 2}', "42")
     assert finished.output == "42"
 
 

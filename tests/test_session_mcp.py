@@ -16,8 +16,18 @@ from fakes import FakeRealtimeServer, McpCall, Text
 from realtime import ReconnectPolicy
 from realtime.client_events import user_message
 from realtime.events import Reconnected
+from tests._served import (
+    asyncio_only,
+    mcp_approval,
+    respond_to,
+    sdk_session,
+    text_only,
+    until,
+    user_text,
+)
 from tests._util import EventLog
 from tests.conftest import Wire
+from tests.test_session import add
 
 MCP = {
     "type": "mcp",
@@ -26,17 +36,6 @@ MCP = {
     "require_approval": {"never": {"tool_names": ["search"]}},
 }
 TOOLS = [{"name": "search"}, {"name": "delete_page", "description": "Delete a page."}]
-
-
-@realtime.tool
-def add(a: int, b: int = 0) -> int:
-    """Add two numbers.
-
-    Args:
-        a: The first number.
-        b: The second number.
-    """
-    return a + b
 
 
 def _session(wire: Wire, **kwargs: Any) -> realtime.Session:
@@ -212,48 +211,16 @@ async def test_restore_history_recreates_mcp_items(
     assert "mcp_list_tools item" in caplog.text and "not re-created" in caplog.text
 
 
-asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
-
-
 @asyncio_only
 async def test_official_sdk_mcp_approval_round_against_the_served_fake() -> None:
-    openai = pytest.importorskip("openai")
     fake = FakeRealtimeServer()
     _script(fake)
-    async with fake.serve() as url:
-        client = openai.AsyncOpenAI(
-            api_key="sk-test", websocket_base_url=url.removesuffix("/realtime")
-        )
-        with anyio.fail_after(20):
-            async with client.realtime.connect(model="gpt-realtime") as connection:
-                await connection.session.update(
-                    session={"type": "realtime", "output_modalities": ["text"], "tools": [MCP]}
-                )
-                seen = []
-                async for event in connection:
-                    seen.append(event)
-                    if event.type == "conversation.item.done":
-                        break
-                await connection.conversation.item.create(
-                    item={
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "Delete page 3."}],
-                    }
-                )
-                await connection.response.create()
-                first = [e async for e in _upto(connection, "response.done")]
-                request = first[-1].response.output[0]
-                await connection.conversation.item.create(
-                    item={
-                        "type": "mcp_approval_response",
-                        "id": "mcpr_sdk",
-                        "approval_request_id": request.id,
-                        "approve": True,
-                    }
-                )
-                await connection.response.create()
-                second = [e async for e in _upto(connection, "response.done")]
+    async with fake.serve() as url, sdk_session(url, timeout=20) as connection:
+        await text_only(connection, MCP)
+        seen = await until(connection, "conversation.item.done")
+        first = await respond_to(connection, user_text("Delete page 3."))
+        request = first[-1].response.output[0]
+        second = await respond_to(connection, mcp_approval(request.id, "mcpr_sdk"))
     assert [e.type for e in seen][-3:] == [
         "mcp_list_tools.in_progress",
         "mcp_list_tools.completed",
@@ -267,13 +234,6 @@ async def test_official_sdk_mcp_approval_round_against_the_served_fake() -> None
     assert [o.type for o in output] == ["mcp_call", "message"]
     assert output[0].output == "deleted" and output[0].approval_request_id == request.id
     assert "response.mcp_call.completed" in [e.type for e in second]
-
-
-async def _upto(connection: Any, event_type: str) -> Any:
-    async for event in connection:
-        yield event
-        if event.type == event_type:
-            return
 
 
 async def test_ask_runs_approval_rounds_like_tool_rounds(wire: Wire) -> None:
