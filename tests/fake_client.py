@@ -115,3 +115,20 @@ def user_text(text: str, **extra: Any) -> dict[str, Any]:
 
 def types(events: list[dict[str, Any]]) -> list[str]:
     return [event["type"] for event in events]
+
+
+def call_output(call_id: str, output: str) -> dict[str, Any]:
+    """The ``conversation.item.create`` that answers the function call ``call_id``."""
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "function_call_output", "call_id": call_id, "output": output},
+    }
+
+
+def collapse_deltas(names: list[str]) -> list[str]:
+    """Event types with runs of the same delta type collapsed to one."""
+    out: list[str] = []
+    for name in names:
+        if not (out and out[-1] == name and name.endswith(".delta")):
+            out.append(name)
+    return out
