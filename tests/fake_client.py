@@ -66,6 +66,13 @@ class Client:
             if event["type"] == event_type:
                 return seen
 
+    async def error(self) -> dict[str, Any]:
+        """The next server event, which must be an ``error``: its ``error`` object."""
+        event = await self.recv()
+        assert event["type"] == "error", event
+        error: dict[str, Any] = event["error"]
+        return error
+
     async def closed(self) -> Close:
         """Read until the connection ends; return the close."""
         with anyio.fail_after(5):
@@ -99,6 +106,15 @@ async def connect(
         yield client
         if client.close is None:
             await channel.send_close(1000, "")
+
+
+async def refusal(fake: FakeRealtimeServer, event: dict[str, Any]) -> dict[str, Any]:
+    """Send ``event`` first thing on a new connection to ``fake``; the ``error`` object the
+    fake answers with (its next event must be that error)."""
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send(event)
+            return await client.error()
 
 
 def user_text(text: str, **extra: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from fakes import DEFAULT_TEXT, FakeRealtimeServer
 from tests._recordings import recording
-from tests.fake_client import call_output, collapse_deltas, connect, types, user_text
+from tests.fake_client import call_output, collapse_deltas, connect, refusal, types, user_text
 
 TEXT_SESSION = {
     "type": "session.update",
@@ -276,10 +276,7 @@ async def test_max_output_tokens_makes_the_response_incomplete() -> None:
 )
 async def test_invalid_response_create(response: dict[str, Any], code: str, param: str) -> None:
     fake = FakeRealtimeServer()
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await client.send({"type": "response.create", "event_id": "r1", "response": response})
-            error = (await client.recv())["error"]
+    error = await refusal(fake, {"type": "response.create", "event_id": "r1", "response": response})
     assert (error["code"], error["param"], error["event_id"]) == (code, param, "r1")
     assert fake.connections[0].runs == []
 
