@@ -66,6 +66,13 @@ class Client:
             if event["type"] == event_type:
                 return seen
 
+    async def error(self) -> dict[str, Any]:
+        """The next server event, which must be an ``error``: its ``error`` object."""
+        event = await self.recv()
+        assert event["type"] == "error", event
+        error: dict[str, Any] = event["error"]
+        return error
+
     async def closed(self) -> Close:
         """Read until the connection ends; return the close."""
         with anyio.fail_after(5):
@@ -101,6 +108,15 @@ async def connect(
             await channel.send_close(1000, "")
 
 
+async def refusal(fake: FakeRealtimeServer, event: dict[str, Any]) -> dict[str, Any]:
+    """Send ``event`` first thing on a new connection to ``fake``; the ``error`` object the
+    fake answers with (its next event must be that error)."""
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send(event)
+            return await client.error()
+
+
 def user_text(text: str, **extra: Any) -> dict[str, Any]:
     return {
         "type": "conversation.item.create",
@@ -115,3 +131,20 @@ def user_text(text: str, **extra: Any) -> dict[str, Any]:
 
 def types(events: list[dict[str, Any]]) -> list[str]:
     return [event["type"] for event in events]
+
+
+def call_output(call_id: str, output: str) -> dict[str, Any]:
+    """The ``conversation.item.create`` that answers the function call ``call_id``."""
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "function_call_output", "call_id": call_id, "output": output},
+    }
+
+
+def collapse_deltas(names: list[str]) -> list[str]:
+    """Event types with runs of the same delta type collapsed to one."""
+    out: list[str] = []
+    for name in names:
+        if not (out and out[-1] == name and name.endswith(".delta")):
+            out.append(name)
+    return out

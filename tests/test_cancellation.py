@@ -12,10 +12,13 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
 
 import anyio
 import pytest
+from anyio.abc import TaskGroup
 
 import realtime
 from fakes import FakeRealtimeServer
@@ -106,13 +109,48 @@ async def cancel_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
     scope.cancel()
 
 
-async def settled(peer: IdlePeer, transport: Transport, baseline: int) -> None:
-    """The client's socket is closed and no task of the connection is left."""
-    peer.drain()
-    with anyio.fail_after(5):
-        await peer.eof.wait()
-    await transport.aclose()
-    assert await quiet_tasks() == baseline, "a task of the connection was left behind"
+@dataclass
+class Rig:
+    """A peer written by hand, the transport that reaches it, the connection's listener and
+    a task group to cancel from."""
+
+    peer: IdlePeer
+    transport: Transport
+    log: EventLog
+    tg: TaskGroup
+
+    def connect(self, task_group: TaskGroup | None = None, **overrides: Any) -> Any:
+        """``realtime.connect`` to the peer, in any of its forms (see :func:`opened`)."""
+        return realtime.connect(
+            config(self.peer.url, **overrides),
+            transport=self.transport,
+            session=self.log,
+            task_group=task_group,
+        )
+
+    def assert_ended(self, conn: realtime.Connection) -> Closed:
+        """The connection is CLOSED and its listener got the final ``Closed``."""
+        assert conn.state is ConnectionState.CLOSED
+        closed = self.log.events[-1]
+        assert isinstance(closed, Closed)
+        return closed
+
+
+@asynccontextmanager
+async def rigged(
+    mode: Literal["silent", "deaf"], network: Callable[[], Transport]
+) -> AsyncIterator[Rig]:
+    """A :class:`Rig` around a ``raw_peer(mode)``; on the way out, the client's socket must be
+    closed and no task of the connection left."""
+    transport = network()
+    async with raw_peer(mode) as peer, anyio.create_task_group() as tg:
+        baseline = await quiet_tasks()
+        yield Rig(peer, transport, EventLog(), tg)
+        peer.drain()
+        with anyio.fail_after(5):
+            await peer.eof.wait()
+        await transport.aclose()
+        assert await quiet_tasks() == baseline, "a task of the connection was left behind"
 
 
 # -- connect -------------------------------------------------------------------------------
@@ -122,96 +160,56 @@ async def test_move_on_after_around_a_connect_that_never_completes(
     network: Callable[[], Transport],
 ) -> None:
     # The issue's report, as written: the server accepts TCP and never answers the upgrade.
-    transport = network()
-    async with raw_peer("silent") as peer:
-        baseline = await quiet_tasks()
+    async with rigged("silent", network) as rig:
         with anyio.move_on_after(0.1) as scope:
-            await realtime.connect(config(peer.url), transport=transport)
+            await rig.connect()
         assert scope.cancelled_caught
-        await settled(peer, transport, baseline)
 
 
 @pytest.mark.parametrize("form", FORMS)
 async def test_cancel_during_the_handshake(form: str, network: Callable[[], Transport]) -> None:
-    transport = network()
     reached_body = False
-    async with raw_peer("silent") as peer, anyio.create_task_group() as tg:
-        baseline = await quiet_tasks()
+    async with rigged("silent", network) as rig:
         with anyio.CancelScope() as scope:
-            tg.start_soon(cancel_on, peer.request_seen, scope)
-            async with opened(
-                form, lambda **kw: realtime.connect(config(peer.url), transport=transport, **kw)
-            ):
+            rig.tg.start_soon(cancel_on, rig.peer.request_seen, scope)
+            async with opened(form, rig.connect):
                 reached_body = True  # pragma: no cover - the handshake never completes
         assert scope.cancelled_caught and not reached_body
-        await settled(peer, transport, baseline)
 
 
 @pytest.mark.parametrize("form", FORMS)
 async def test_cancel_while_iterating(form: str, network: Callable[[], Transport]) -> None:
-    transport = network()
-    log = EventLog()
-    async with raw_peer("deaf") as peer, anyio.create_task_group() as tg:
-        baseline = await quiet_tasks()
+    async with rigged("deaf", network) as rig:
         with anyio.CancelScope() as scope:
-            async with opened(
-                form,
-                lambda **kw: realtime.connect(
-                    config(peer.url, ping_interval=None), transport=transport, session=log, **kw
-                ),
-            ) as conn:
-                tg.start_soon(cancel_when_blocked, scope)
+            async with opened(form, partial(rig.connect, ping_interval=None)) as conn:
+                rig.tg.start_soon(cancel_when_blocked, scope)
                 async for _ in conn:
                     pass
         assert scope.cancelled_caught
-        assert conn.state is ConnectionState.CLOSED
-        assert isinstance(log.events[-1], Closed)
-        await settled(peer, transport, baseline)
+        rig.assert_ended(conn)
 
 
 @pytest.mark.parametrize("form", FORMS)
 async def test_cancel_while_closing(form: str, network: Callable[[], Transport]) -> None:
     # The peer never answers our close frame and close_timeout is long: only the caller's
     # scope ends the wait. The connection is aborted and still says so to its listeners.
-    transport = network()
-    log = EventLog()
-    async with raw_peer("deaf") as peer, anyio.create_task_group() as tg:
-        baseline = await quiet_tasks()
-        async with opened(
-            form,
-            lambda **kw: realtime.connect(
-                config(peer.url, close_timeout=60, ping_interval=None),
-                transport=transport,
-                session=log,
-                **kw,
-            ),
-        ) as conn:
+    async with rigged("deaf", network) as rig:
+        slow_close = partial(rig.connect, close_timeout=60, ping_interval=None)
+        async with opened(form, slow_close) as conn:
             with anyio.CancelScope() as scope:
-                tg.start_soon(cancel_when_blocked, scope)
+                rig.tg.start_soon(cancel_when_blocked, scope)
                 await conn.close()
             assert scope.cancelled_caught
-            assert conn.state is ConnectionState.CLOSED
-            closed = log.events[-1]
-            assert isinstance(closed, Closed) and not closed.clean
-        await settled(peer, transport, baseline)
+            assert not rig.assert_ended(conn).clean
 
 
 async def test_cancel_while_leaving_async_with(network: Callable[[], Transport]) -> None:
-    transport = network()
-    log = EventLog()
-    async with raw_peer("deaf") as peer, anyio.create_task_group() as tg:
-        baseline = await quiet_tasks()
+    async with rigged("deaf", network) as rig:
         with anyio.CancelScope() as scope:
-            async with realtime.connect(
-                config(peer.url, close_timeout=60, ping_interval=None),
-                transport=transport,
-                session=log,
-            ) as conn:
-                tg.start_soon(cancel_when_blocked, scope)  # fires in __aexit__'s close
+            async with rig.connect(close_timeout=60, ping_interval=None) as conn:
+                rig.tg.start_soon(cancel_when_blocked, scope)  # fires in __aexit__'s close
         assert scope.cancelled_caught
-        assert conn.state is ConnectionState.CLOSED
-        assert isinstance(log.events[-1], Closed)
-        await settled(peer, transport, baseline)
+        rig.assert_ended(conn)
 
 
 # -- sending to a peer that stopped reading ------------------------------------------------
@@ -267,17 +265,22 @@ async def test_a_cancel_scope_around_a_stalled_send(network: Callable[[], Transp
     await transport.aclose()
 
 
-async def test_a_cancel_scope_around_a_stalled_send_in_memory() -> None:
-    async def deaf(socket: ServerSocket) -> None:
-        await socket.accept()
-        await anyio.sleep_forever()
+async def _deaf(socket: ServerSocket) -> None:
+    await socket.accept()
+    await anyio.sleep_forever()
 
+
+def connect_to_deaf_memory(log: EventLog, **overrides: Any) -> Any:
+    """Connect in memory to a server that accepts and never reads, through small buffers."""
+    cfg = config("wss://api.openai.com/v1/realtime", **overrides)
+    return realtime.connect(cfg, transport=MemoryTransport(_deaf, buffer_size=4), session=log)
+
+
+async def test_a_cancel_scope_around_a_stalled_send_in_memory() -> None:
     log = EventLog()
-    transport = MemoryTransport(deaf, buffer_size=4)
-    cfg = config("wss://api.openai.com/v1/realtime", ping_interval=None, ping_timeout=0.2)
     async with (
         anyio.create_task_group() as tg,
-        realtime.connect(cfg, transport=transport, session=log) as conn,
+        connect_to_deaf_memory(log, ping_interval=None, ping_timeout=0.2) as conn,
     ):
         with anyio.CancelScope() as scope:
             tg.start_soon(cancel_when_blocked, scope)
@@ -288,14 +291,8 @@ async def test_a_cancel_scope_around_a_stalled_send_in_memory() -> None:
 
 
 async def test_keepalive_fires_while_a_send_is_stalled_in_memory() -> None:
-    async def deaf(socket: ServerSocket) -> None:
-        await socket.accept()
-        await anyio.sleep_forever()
-
     log = EventLog()
-    transport = MemoryTransport(deaf, buffer_size=4)
-    cfg = config("wss://api.openai.com/v1/realtime", ping_interval=0.05, ping_timeout=0.2)
-    async with realtime.connect(cfg, transport=transport, session=log) as conn:
+    async with connect_to_deaf_memory(log, ping_interval=0.05, ping_timeout=0.2) as conn:
         with pytest.raises(ConnError) as caught:
             await _fill(conn, [])
         assert len(caught.value.unsent) == 1

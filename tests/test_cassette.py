@@ -13,7 +13,8 @@ pytest_plugins = ["pytester"]
 
 KEY = "sk-proj-CASSETTEUPSTREAM0123456789"
 
-INNER = """
+# The head of the inner test files: a session that asks each question in turn.
+TURN = """
 import anyio
 import pytest
 
@@ -25,30 +26,26 @@ async def turn(url, *questions):
     async with realtime.Session(config, output_modalities=["text"]) as s:
         return [(await s.ask(q)).text for q in questions]
 
+"""
 
+INNER = (
+    TURN
+    + """
 @pytest.mark.realtime_cassette("cassettes/hello.jsonl")
 def test_hello(fake_realtime_url):
     assert anyio.run(turn, fake_realtime_url, "hello") == ["Recorded answer."]
 """
+)
 
-DIVERGING = """
-import anyio
-import pytest
-
-import realtime
-
-
-async def turn(url, *questions):
-    config = realtime.ModelConfig(api_key="sk-test", url=url)
-    async with realtime.Session(config, output_modalities=["text"]) as s:
-        return [(await s.ask(q)).text for q in questions]
-
-
+DIVERGING = (
+    TURN
+    + """
 @pytest.mark.realtime_cassette("cassettes/hello.jsonl")
 def test_hello_twice(fake_realtime_url):
     with pytest.raises(realtime.SessionError):
         anyio.run(turn, fake_realtime_url, "hello", "and again")
 """
+)
 
 MISSING = """
 import pytest

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import TaskGroup
 
 import realtime
 from fakes import FakeRealtimeServer
@@ -89,30 +90,49 @@ def app_messages(n: int) -> list[dict[str, Any]]:
     return [{"type": "input_audio_buffer.clear", "event_id": f"app_{i}"} for i in range(n)]
 
 
+def connected(
+    transport: Transport, log: EventLog, policy: ReconnectPolicy = POLICY
+) -> AbstractAsyncContextManager[realtime.Connection]:
+    return realtime.connect(config(), transport=transport, session=log, reconnect=policy)
+
+
+async def send_held_until(
+    release: anyio.Event, conn: realtime.Connection, tg: TaskGroup, n: int
+) -> None:
+    """Send ``app_messages(n)`` from a task of ``tg``: the send must still be waiting once
+    every task is blocked, and must return once ``release`` lets the held link go on."""
+    returned = anyio.Event()
+
+    async def send() -> None:
+        await conn.send_message(app_messages(n))
+        returned.set()
+
+    tg.start_soon(send)
+    await anyio.wait_all_tasks_blocked()
+    assert not returned.is_set()  # queued, not refused and not written
+    release.set()
+    with anyio.fail_after(5):
+        await returned.wait()
+
+
+async def send_catching(conn: realtime.Connection, n: int, caught: list[ConnError]) -> None:
+    """Send ``app_messages(n)``; a ``ConnError`` (which hands the messages back) is kept."""
+    try:
+        await conn.send_message(app_messages(n))
+    except ConnError as exc:
+        caught.append(exc)
+
+
 async def test_a_queued_list_cut_by_a_drop_is_finished_not_resent() -> None:
     fake = FakeRealtimeServer()
     transport = Gated(MemoryTransport(fake))
     release = transport.hold_connect[2] = anyio.Event()
     transport.fail_write[2] = 2  # link 2 writes app_0, then dies writing app_1
     log = EventLog()
-    returned = anyio.Event()
-
-    async def send() -> None:
-        await conn.send_message(app_messages(3))
-        returned.set()
-
-    async with (
-        realtime.connect(config(), transport=transport, session=log, reconnect=POLICY) as conn,
-        anyio.create_task_group() as tg,
-    ):
+    async with connected(transport, log) as conn, anyio.create_task_group() as tg:
         await fake.close_connections(1011, "restart")
         await transport.connecting.wait()
-        tg.start_soon(send)
-        await anyio.wait_all_tasks_blocked()
-        assert not returned.is_set()  # queued while reconnecting
-        release.set()
-        with anyio.fail_after(5):
-            await returned.wait()
+        await send_held_until(release, conn, tg, 3)  # queued while reconnecting
         reconnected = [e for e in log.events if isinstance(e, Reconnected)]
         assert [e.attempt for e in reconnected] == [1, 2]
         assert transport.links == 3
@@ -129,26 +149,12 @@ async def test_a_send_while_the_dropped_link_is_torn_down_is_queued() -> None:
     transport = Gated(MemoryTransport(fake))
     release = transport.hold_exit[1] = anyio.Event()
     log = EventLog()
-    returned = anyio.Event()
-
-    async def send() -> None:
-        await conn.send_message(app_messages(1))
-        returned.set()
-
-    async with (
-        realtime.connect(config(), transport=transport, session=log, reconnect=POLICY) as conn,
-        anyio.create_task_group() as tg,
-    ):
+    async with connected(transport, log) as conn, anyio.create_task_group() as tg:
         await fake.close_connections(1011, "restart")
         await transport.exiting.wait()
         assert conn.state is ConnectionState.CLOSED
         assert not any(isinstance(e, Reconnecting) for e in log.events)
-        tg.start_soon(send)
-        await anyio.wait_all_tasks_blocked()
-        assert not returned.is_set()
-        release.set()
-        with anyio.fail_after(5):
-            await returned.wait()
+        await send_held_until(release, conn, tg, 1)
         assert isinstance(await log.wait_for(Reconnected), Reconnected)
     assert ids(fake, "app_") == ["app_0"]
 
@@ -159,20 +165,10 @@ async def test_a_send_in_the_gap_is_handed_back_when_no_retry_follows() -> None:
     release = transport.hold_exit[1] = anyio.Event()
     log = EventLog()
     caught: list[ConnError] = []
-
-    async def send() -> None:
-        try:
-            await conn.send_message(app_messages(1))
-        except ConnError as exc:
-            caught.append(exc)
-
-    async with (
-        realtime.connect(config(), transport=transport, session=log, reconnect=POLICY) as conn,
-        anyio.create_task_group() as tg,
-    ):
+    async with connected(transport, log) as conn, anyio.create_task_group() as tg:
         await fake.close_connections(1000, "bye")  # a normal close: no retry
         await transport.exiting.wait()
-        tg.start_soon(send)
+        tg.start_soon(send_catching, conn, 1, caught)
         await anyio.wait_all_tasks_blocked()
         release.set()
         closed = await log.wait_for(Closed)
@@ -186,9 +182,7 @@ async def test_a_sender_cancelled_while_queued_withdraws_its_messages() -> None:
     transport = Gated(MemoryTransport(fake))
     release = transport.hold_connect[2] = anyio.Event()
     log = EventLog()
-    async with realtime.connect(
-        config(), transport=transport, session=log, reconnect=POLICY
-    ) as conn:
+    async with connected(transport, log) as conn:
         await fake.close_connections(1011, "restart")
         await transport.connecting.wait()
         with anyio.move_on_after(0) as scope:
@@ -212,20 +206,13 @@ async def test_close_while_reconnecting_hands_the_queue_back(cancel_after: str) 
     )
     log = EventLog()
     caught: list[ConnError] = []
-
-    async def send() -> None:
-        try:
-            await conn.send_message(app_messages(1))
-        except ConnError as exc:
-            caught.append(exc)
-
     async with anyio.create_task_group() as tg:
         conn = await realtime.connect(
             config(), transport=transport, session=log, reconnect=policy, task_group=tg
         )
         await fake.close_connections(1011, "restart")
         await log.wait_for(Reconnecting)
-        tg.start_soon(send)
+        tg.start_soon(send_catching, conn, 1, caught)
         await anyio.wait_all_tasks_blocked()
         await conn.close()
     closed = log.events[-1]

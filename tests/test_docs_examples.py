@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,12 +156,18 @@ def test_documented_test_file_passes(pytester: pytest.Pytester, block: Block) ->
 # -- snippets -----------------------------------------------------------------------------------
 
 
-def _snippet_documents() -> list[tuple[Path, bool]]:
+def _snippets(document: Path) -> list[Block]:
+    """The document's blocks that are neither a test file nor a named module."""
+    return [block for block in blocks(document) if not block.is_test_file and block.name is None]
+
+
+def _snippet_documents(*, needs_await: bool) -> list[Path]:
+    """The documents with snippets: those where one needs ``await``, or those where none does."""
     found = []
     for document in DOCUMENTS:
-        snippets = [b for b in blocks(document) if not b.is_test_file and b.name is None]
-        if snippets:
-            found.append((document, any(block.needs_await for block in snippets)))
+        snippets = _snippets(document)
+        if snippets and any(block.needs_await for block in snippets) == needs_await:
+            found.append(document)
     return found
 
 
@@ -179,6 +186,14 @@ def _setup_namespace(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeRealtimeServe
     return fake, namespace
 
 
+def _set_up(document: Path, namespace: dict[str, Any]) -> Iterator[Block]:
+    """The document's snippets in order, each once its hidden setup ran in ``namespace``."""
+    for block in _snippets(document):
+        if block.setup is not None:
+            exec(block.setup, namespace)
+        yield block
+
+
 def _check_stdout(block: Block, capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     if block.stdout is not None:
@@ -186,38 +201,26 @@ def _check_stdout(block: Block, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "document",
-    [document for document, needs_await in _snippet_documents() if not needs_await],
-    ids=lambda document: document.name,
+    "document", _snippet_documents(needs_await=False), ids=lambda document: document.name
 )
 def test_documented_snippets_run(
     document: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake, namespace = _setup_namespace(monkeypatch)
-    for block in blocks(document):
-        if block.is_test_file or block.name is not None:
-            continue
-        if block.setup is not None:
-            exec(block.setup, namespace)
+    for block in _set_up(document, namespace):
         exec(block.compiled(), namespace)
         _check_stdout(block, capsys)
     fake.check(strict=False)
 
 
 @pytest.mark.parametrize(
-    "document",
-    [document for document, needs_await in _snippet_documents() if needs_await],
-    ids=lambda document: document.name,
+    "document", _snippet_documents(needs_await=True), ids=lambda document: document.name
 )
 async def test_documented_async_snippets_run(
     document: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake, namespace = _setup_namespace(monkeypatch)
-    for block in blocks(document):
-        if block.is_test_file or block.name is not None:
-            continue
-        if block.setup is not None:
-            exec(block.setup, namespace)
+    for block in _set_up(document, namespace):
         with anyio.fail_after(10):
             result = eval(block.compiled(), namespace)
             if result is not None:

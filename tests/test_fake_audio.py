@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import math
 import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -39,9 +41,14 @@ def session(**input_audio: Any) -> dict[str, Any]:
     }
 
 
-async def _configure(client: Client, **input_audio: Any) -> None:
-    await client.send(session(**input_audio))
-    await client.until("session.updated")
+@asynccontextmanager
+async def configured(fake: FakeRealtimeServer, **input_audio: Any) -> AsyncIterator[Client]:
+    """A client of ``fake`` whose session's input audio is ``input_audio``; 5 s for it all."""
+    with anyio.fail_after(5):
+        async with connect(fake) as client:
+            await client.send(session(**input_audio))
+            await client.until("session.updated")
+            yield client
 
 
 @pytest.mark.parametrize(
@@ -56,17 +63,15 @@ async def test_commit_needs_100_ms_in_every_format(
     fmt: dict[str, Any], silent_byte: bytes, bytes_per_ms: int
 ) -> None:
     fake = FakeRealtimeServer()
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await _configure(client, format=fmt, turn_detection=None)
-            await client.send({"type": "input_audio_buffer.commit", "event_id": "empty"})
-            empty = (await client.recv())["error"]
-            await client.send(append(silent_byte * bytes_per_ms * 60))
-            await client.send({"type": "input_audio_buffer.commit"})
-            short = (await client.recv())["error"]
-            await client.send(append(silent_byte * bytes_per_ms * 40))
-            await client.send({"type": "input_audio_buffer.commit"})
-            committed = await client.until("conversation.item.done")
+    async with configured(fake, format=fmt, turn_detection=None) as client:
+        await client.send({"type": "input_audio_buffer.commit", "event_id": "empty"})
+        empty = (await client.recv())["error"]
+        await client.send(append(silent_byte * bytes_per_ms * 60))
+        await client.send({"type": "input_audio_buffer.commit"})
+        short = (await client.recv())["error"]
+        await client.send(append(silent_byte * bytes_per_ms * 40))
+        await client.send({"type": "input_audio_buffer.commit"})
+        committed = await client.until("conversation.item.done")
     assert (empty["code"], empty["event_id"]) == ("input_audio_buffer_commit_empty", "empty")
     assert "0.00ms" in empty["message"]
     assert short["code"] == "input_audio_buffer_commit_empty"
@@ -86,14 +91,12 @@ async def test_commit_needs_100_ms_in_every_format(
 
 async def test_clear_empties_the_buffer() -> None:
     fake = FakeRealtimeServer()
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await _configure(client, turn_detection=None)
-            await client.send(append(silence(200)))
-            await client.send({"type": "input_audio_buffer.clear"})
-            assert (await client.recv())["type"] == "input_audio_buffer.cleared"
-            await client.send({"type": "input_audio_buffer.commit"})
-            error = (await client.recv())["error"]
+    async with configured(fake, turn_detection=None) as client:
+        await client.send(append(silence(200)))
+        await client.send({"type": "input_audio_buffer.clear"})
+        assert (await client.recv())["type"] == "input_audio_buffer.cleared"
+        await client.send({"type": "input_audio_buffer.commit"})
+        error = (await client.recv())["error"]
     assert error["code"] == "input_audio_buffer_commit_empty"
 
 
@@ -132,19 +135,13 @@ async def test_server_vad_turn_with_the_recorded_shape() -> None:
 )
 async def test_server_vad_on_g711(fmt: str, loud: bytes, quiet: bytes) -> None:
     fake = FakeRealtimeServer()
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await _configure(
-                client,
-                format={"type": fmt},
-                turn_detection={
-                    "type": "server_vad",
-                    "create_response": False,
-                    "prefix_padding_ms": 0,
-                },
-            )
-            await client.send(append(quiet * 8 * 100 + loud * 4 * 300 + quiet * 8 * 300))
-            seen = await client.until("conversation.item.done")
+    async with configured(
+        fake,
+        format={"type": fmt},
+        turn_detection={"type": "server_vad", "create_response": False, "prefix_padding_ms": 0},
+    ) as client:
+        await client.send(append(quiet * 8 * 100 + loud * 4 * 300 + quiet * 8 * 300))
+        seen = await client.until("conversation.item.done")
     assert seen[0]["audio_start_ms"] == 100
     assert seen[1]["audio_end_ms"] == 400 + 200
     assert fake.connections[0].runs == []
@@ -172,12 +169,12 @@ async def test_speech_interrupts_the_active_response() -> None:
 async def test_idle_timeout_commits_the_silence_and_responds() -> None:
     fake = FakeRealtimeServer()
     fake.reply_text("Are you still there?")
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await _configure(client, turn_detection={"type": "server_vad", "idle_timeout_ms": 5000})
-            await client.send(append(silence(4000)))
-            await client.send(append(silence(1000)))
-            seen = await client.until("response.done")
+    async with configured(
+        fake, turn_detection={"type": "server_vad", "idle_timeout_ms": 5000}
+    ) as client:
+        await client.send(append(silence(4000)))
+        await client.send(append(silence(1000)))
+        seen = await client.until("response.done")
     timeout = seen[0]
     assert timeout["type"] == "input_audio_buffer.timeout_triggered"
     assert (timeout["audio_start_ms"], timeout["audio_end_ms"]) == (0, 5000)
@@ -193,11 +190,9 @@ async def test_idle_timeout_commits_the_silence_and_responds() -> None:
 async def test_transcription_follows_response_created_as_recorded() -> None:
     fake = FakeRealtimeServer()
     fake.transcribe("Hello, my name is Marcelo.")
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await _configure(client, transcription={"model": "gpt-realtime-whisper"})
-            await client.send(append(tone(800) + silence(300)))
-            seen = await client.until("response.done")
+    async with configured(fake, transcription={"model": "gpt-realtime-whisper"}) as client:
+        await client.send(append(tone(800) + silence(300)))
+        seen = await client.until("response.done")
     names = types(seen)
     created = names.index("response.created")
     deltas = [e for e in seen if e["type"] == "conversation.item.input_audio_transcription.delta"]
@@ -228,17 +223,15 @@ async def test_diarized_transcription_and_failure() -> None:
     fake = FakeRealtimeServer()
     fake.transcribe("Two speakers.")
     fake.fail_transcription("Audio was unintelligible.")
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await _configure(
-                client, transcription={"model": "gpt-4o-transcribe-diarize"}, turn_detection=None
-            )
-            await client.send(append(silence(500)))
-            await client.send({"type": "input_audio_buffer.commit"})
-            first = await client.until("conversation.item.input_audio_transcription.completed")
-            await client.send(append(silence(500)))
-            await client.send({"type": "input_audio_buffer.commit"})
-            second = await client.until("conversation.item.input_audio_transcription.failed")
+    async with configured(
+        fake, transcription={"model": "gpt-4o-transcribe-diarize"}, turn_detection=None
+    ) as client:
+        await client.send(append(silence(500)))
+        await client.send({"type": "input_audio_buffer.commit"})
+        first = await client.until("conversation.item.input_audio_transcription.completed")
+        await client.send(append(silence(500)))
+        await client.send({"type": "input_audio_buffer.commit"})
+        second = await client.until("conversation.item.input_audio_transcription.failed")
     segment = first[-2]
     assert segment["type"] == "conversation.item.input_audio_transcription.segment"
     assert (segment["text"], segment["start"], segment["end"]) == ("Two speakers.", 0.0, 0.5)
@@ -249,13 +242,11 @@ async def test_a_cancelled_response_still_delivers_the_whole_transcription() -> 
     fake = FakeRealtimeServer()
     fake.transcribe("one two three four five six seven eight nine ten")
     fake.reply_text("a long spoken answer", stall_after=1)
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await _configure(client, transcription={"model": "gpt-realtime-whisper"})
-            await client.send(append(tone(800) + silence(300)))
-            seen = await client.until("response.output_audio_transcript.delta")
-            await client.send({"type": "response.cancel"})
-            seen += await client.until("response.done")
+    async with configured(fake, transcription={"model": "gpt-realtime-whisper"}) as client:
+        await client.send(append(tone(800) + silence(300)))
+        seen = await client.until("response.output_audio_transcript.delta")
+        await client.send({"type": "response.cancel"})
+        seen += await client.until("response.done")
     names = types(seen)
     deltas = [e["delta"] for e in seen if e["type"].endswith("input_audio_transcription.delta")]
     assert "".join(deltas) == "one two three four five six seven eight nine ten"

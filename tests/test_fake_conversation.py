@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from fakes import FakeRealtimeServer
-from tests.fake_client import Client, connect, types, user_text
+from tests.fake_client import Client, connect, refusal, types, user_text
 
 
 def _message(role: str, part: dict[str, Any], **item: Any) -> dict[str, Any]:
@@ -218,10 +218,7 @@ async def test_truncate_an_assistant_audio_reply() -> None:
 )
 async def test_invalid_items(item: dict[str, Any], code: str, param: str) -> None:
     fake = FakeRealtimeServer()
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await client.send({"type": "conversation.item.create", "item": item, "event_id": "i"})
-            error = (await client.recv())["error"]
+    error = await refusal(fake, {"type": "conversation.item.create", "item": item, "event_id": "i"})
     assert (error["code"], error["param"], error["event_id"]) == (code, param, "i")
     assert fake.connections[0].conversation.items == []
 
@@ -280,11 +277,7 @@ async def test_audio_content_parts_and_headers() -> None:
     ],
 )
 async def test_invalid_item_ids(event: dict[str, Any], code: str, param: str) -> None:
-    fake = FakeRealtimeServer()
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await client.send(event)
-            error = (await client.recv())["error"]
+    error = await refusal(FakeRealtimeServer(), event)
     assert (error["code"], error["param"]) == (code, param)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from fakes import FakeRealtimeServer, McpCall, Text
 from fakes._steps import StepError, parse_step
-from tests.fake_client import Client, connect, types, user_text
+from tests.fake_client import Client, connect, refusal, types, user_text
 
 MCP = {
     "type": "mcp",
@@ -436,11 +436,7 @@ async def test_every_mcp_item_type_is_accepted_retrievable_and_deletable() -> No
     ],
 )
 async def test_invalid_mcp_items_are_refused(item: dict[str, Any], code: str, param: str) -> None:
-    fake = FakeRealtimeServer()
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await client.send({"type": "conversation.item.create", "item": item})
-            error = (await client.until("error"))[-1]["error"]
+    error = await refusal(FakeRealtimeServer(), {"type": "conversation.item.create", "item": item})
     assert (error["code"], error["param"]) == (code, param)
 
 

@@ -16,24 +16,10 @@ import pytest
 import fakes
 from fakes import Audio, FakeRealtimeServer, FunctionCall, Text
 from tests._recordings import recording
-from tests.fake_client import connect, types, user_text
+from tests.fake_client import TOOL, call_output, collapse_deltas, connect, types, user_text
 
 RECORDING = "test_parity_ws__test_text_tool_round_parity-openai-current.jsonl"
-TOOL = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Look up the weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
 TOOL_TIME = {**TOOL, "name": "get_time", "description": "The local time of a city."}
-
-
-def _collapse(names: list[str]) -> list[str]:
-    out: list[str] = []
-    for name in names:
-        if not (out and out[-1] == name and name.endswith(".delta")):
-            out.append(name)
-    return out
 
 
 def _session(modalities: list[str], tools: list[dict[str, Any]]) -> dict[str, Any]:
@@ -73,8 +59,8 @@ async def test_a_message_and_a_call_stream_exactly_like_the_recording() -> None:
     seen = await _one_response(fake)
     names = [r["event"]["type"] for r in recording(RECORDING) if r["from"] == "server"]
     first = names.index("response.created")
-    expected = _collapse(names[first : names.index("response.done") + 1])
-    assert _collapse(types(seen)) == expected
+    expected = collapse_deltas(names[first : names.index("response.done") + 1])
+    assert collapse_deltas(types(seen)) == expected
     # The second item is added while the first is still open: its done events come after the
     # call's arguments, and each item's done events in output order.
     by_type = [(e["type"], e.get("output_index")) for e in seen]
@@ -117,16 +103,7 @@ async def test_parallel_function_calls_then_both_outputs_answered() -> None:
             first = await client.until("response.done")
             calls = [e for e in first if e["type"] == "response.function_call_arguments.done"]
             for call in calls:
-                await client.send(
-                    {
-                        "type": "conversation.item.create",
-                        "item": {
-                            "type": "function_call_output",
-                            "call_id": call["call_id"],
-                            "output": "ok",
-                        },
-                    }
-                )
+                await client.send(call_output(call["call_id"], "ok"))
             await client.send({"type": "response.create"})
             second = await client.until("response.done")
     assert [c["name"] for c in calls] == ["get_weather", "get_time"]

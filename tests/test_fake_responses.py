@@ -11,7 +11,7 @@ import pytest
 
 from fakes import DEFAULT_TEXT, FakeRealtimeServer
 from tests._recordings import recording
-from tests.fake_client import connect, types, user_text
+from tests.fake_client import call_output, collapse_deltas, connect, refusal, types, user_text
 
 TEXT_SESSION = {
     "type": "session.update",
@@ -19,20 +19,11 @@ TEXT_SESSION = {
 }
 
 
-def _collapse(names: list[str]) -> list[str]:
-    """Event types with runs of the same delta type collapsed to one."""
-    out: list[str] = []
-    for name in names:
-        if not (out and out[-1] == name and name.endswith(".delta")):
-            out.append(name)
-    return out
-
-
 def _recorded(name: str, start: str) -> list[str]:
     """Server event types of a recording, from the first ``start`` event on."""
     events = [line for line in recording(name) if line["from"] == "server"]
     names = [e["event"]["type"] for e in events]
-    return _collapse(names[names.index(start) :])
+    return collapse_deltas(names[names.index(start) :])
 
 
 async def test_text_reply_matches_the_recorded_sequence() -> None:
@@ -46,7 +37,7 @@ async def test_text_reply_matches_the_recorded_sequence() -> None:
             await client.send({"type": "response.create"})
             seen = await client.until("response.done")
     recorded = _recorded("test_openai_ws__test_message_history_seeding.jsonl", "response.created")
-    assert _collapse(types(seen))[2:] == recorded
+    assert collapse_deltas(types(seen))[2:] == recorded
     deltas = [e["delta"] for e in seen if e["type"] == "response.output_text.delta"]
     assert deltas[:3] == ["Your", " name", " is"]
     done = seen[-1]["response"]
@@ -77,7 +68,7 @@ async def test_audio_reply_interleaves_transcript_and_audio() -> None:
             seen = await client.until("response.done")
             limits = await client.recv()
     recorded = _recorded("test_openai_ws__test_text_in_audio_out_turn.jsonl", "response.created")
-    got = _collapse(types(seen))[2:]
+    got = collapse_deltas(types(seen))[2:]
     # The recording has one transcript delta then audio; ours alternate transcript/audio.
     assert [t for t in got if "delta" not in t] == [t for t in recorded if "delta" not in t]
     audio = b"".join(
@@ -138,20 +129,11 @@ async def test_function_call_round_trip_matches_the_recording() -> None:
                 e["delta"] for e in first if e["type"] == "response.function_call_arguments.delta"
             )
             assert deltas == done["arguments"]
-            await client.send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "function_call_output",
-                        "call_id": done["call_id"],
-                        "output": "foggy, 12",
-                    },
-                }
-            )
+            await client.send(call_output(done["call_id"], "foggy, 12"))
             await client.send({"type": "response.create"})
             second = await client.until("response.done")
     recorded = _recorded("test_openai_ws__test_tool_call_round.jsonl", "response.created")
-    first_types = _collapse(types(first))[2:]
+    first_types = collapse_deltas(types(first))[2:]
     assert first_types == recorded[: len(first_types)]
     assert types(second)[:2] == ["rate_limits.updated", "conversation.item.added"]
     assert second[1]["item"]["type"] == "function_call_output"
@@ -172,12 +154,7 @@ async def test_default_reply_is_deterministic_and_documented() -> None:
             await client.send(user_text("ping"))
             await client.send({"type": "response.create"})
             second = await client.until("response.done")
-            await client.send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {"type": "function_call_output", "call_id": "c1", "output": "42"},
-                }
-            )
+            await client.send(call_output("c1", "42"))
             await client.send({"type": "response.create"})
             third = await client.until("response.done")
 
@@ -299,10 +276,7 @@ async def test_max_output_tokens_makes_the_response_incomplete() -> None:
 )
 async def test_invalid_response_create(response: dict[str, Any], code: str, param: str) -> None:
     fake = FakeRealtimeServer()
-    with anyio.fail_after(5):
-        async with connect(fake) as client:
-            await client.send({"type": "response.create", "event_id": "r1", "response": response})
-            error = (await client.recv())["error"]
+    error = await refusal(fake, {"type": "response.create", "event_id": "r1", "response": response})
     assert (error["code"], error["param"], error["event_id"]) == (code, param, "r1")
     assert fake.connections[0].runs == []
 

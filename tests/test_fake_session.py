@@ -87,76 +87,46 @@ async def test_session_update_merges_and_answers_the_whole_session() -> None:
     assert fake.connections[0].session == again
 
 
+def _field(path: str, value: Any, code: str, deeper: str = "") -> Any:
+    """A realtime session with ``value`` at the dotted ``path``, refused with ``code`` at
+    ``session.<path><deeper>`` (``deeper`` names the part of ``value`` that is wrong)."""
+    session: dict[str, Any] = {"type": "realtime"}
+    *parents, leaf = path.split(".")
+    node = session
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+    param = f"session.{path}{deeper}"
+    return pytest.param(session, code, param, id=param)
+
+
 @pytest.mark.parametrize(
     ("session", "code", "param"),
     [
         ({}, "missing_required_parameter", "session.type"),
         ({"type": "transcription"}, "invalid_value", "session.type"),
-        ({"type": "realtime", "voice": "alloy"}, "unknown_parameter", "session.voice"),
-        ({"type": "realtime", "instructions": 3}, "invalid_type", "session.instructions"),
-        (
-            {"type": "realtime", "output_modalities": ["video"]},
-            "invalid_value",
-            "session.output_modalities[0]",
+        _field("voice", "alloy", "unknown_parameter"),
+        _field("instructions", 3, "invalid_type"),
+        _field("output_modalities", ["video"], "invalid_value", "[0]"),
+        _field("output_modalities", ["text", "audio"], "invalid_value"),
+        _field("max_output_tokens", 5000, "decimal_above_max_value"),
+        _field("tool_choice", "sometimes", "invalid_value"),
+        _field("tools", [{"type": "function"}], "missing_required_parameter", "[0].name"),
+        _field("audio.output.voice", 7, "invalid_type"),
+        _field("audio.output.speed", 3, "decimal_above_max_value"),
+        _field(
+            "audio.input.format", {"type": "audio/pcm", "rate": 16000}, "invalid_value", ".rate"
         ),
-        (
-            {"type": "realtime", "output_modalities": ["text", "audio"]},
-            "invalid_value",
-            "session.output_modalities",
-        ),
-        (
-            {"type": "realtime", "max_output_tokens": 5000},
+        _field("audio.input.turn_detection", {"type": "loud"}, "invalid_value", ".type"),
+        _field(
+            "audio.input.turn_detection",
+            {"type": "server_vad", "threshold": 2},
             "decimal_above_max_value",
-            "session.max_output_tokens",
+            ".threshold",
         ),
-        ({"type": "realtime", "tool_choice": "sometimes"}, "invalid_value", "session.tool_choice"),
-        (
-            {"type": "realtime", "tools": [{"type": "function"}]},
-            "missing_required_parameter",
-            "session.tools[0].name",
-        ),
-        (
-            {"type": "realtime", "audio": {"output": {"voice": 7}}},
-            "invalid_type",
-            "session.audio.output.voice",
-        ),
-        (
-            {"type": "realtime", "audio": {"output": {"speed": 3}}},
-            "decimal_above_max_value",
-            "session.audio.output.speed",
-        ),
-        (
-            {
-                "type": "realtime",
-                "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}},
-            },
-            "invalid_value",
-            "session.audio.input.format.rate",
-        ),
-        (
-            {"type": "realtime", "audio": {"input": {"turn_detection": {"type": "loud"}}}},
-            "invalid_value",
-            "session.audio.input.turn_detection.type",
-        ),
-        (
-            {
-                "type": "realtime",
-                "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 2}}},
-            },
-            "decimal_above_max_value",
-            "session.audio.input.turn_detection.threshold",
-        ),
-        (
-            {"type": "realtime", "audio": {"input": {"noise_reduction": {"type": "studio"}}}},
-            "invalid_value",
-            "session.audio.input.noise_reduction.type",
-        ),
-        (
-            {"type": "realtime", "audio": {"input": {"transcription": {"model": 1}}}},
-            "invalid_type",
-            "session.audio.input.transcription.model",
-        ),
-        ({"type": "realtime", "include": ["everything"]}, "invalid_value", "session.include[0]"),
+        _field("audio.input.noise_reduction", {"type": "studio"}, "invalid_value", ".type"),
+        _field("audio.input.transcription", {"model": 1}, "invalid_type", ".model"),
+        _field("include", ["everything"], "invalid_value", "[0]"),
     ],
 )
 async def test_invalid_session_fields_answer_error_with_param(

@@ -18,7 +18,7 @@ import pytest
 import realtime
 from realtime._config import build_request
 from realtime.events import Closed
-from realtime.transports import Close, MemoryTransport, ServerSocket, Transport
+from realtime.transports import Close, MemoryTransport, Received, ServerSocket, Transport
 
 from ._util import EventLog
 from .hostile import (
@@ -29,6 +29,8 @@ from .hostile import (
     PONG,
     TEXT,
     RawPeer,
+    RawServer,
+    Script,
     close_payload,
     frame,
     raw_server,
@@ -73,6 +75,28 @@ async def _flood_until_close(peer: RawPeer, first: bytes, more: bytes, total: in
         tg.cancel_scope.cancel()
 
 
+async def _received(
+    transport: Transport, script: Script, count: int = 1, **overrides: Any
+) -> tuple[list[Received], RawServer]:
+    """Connect over ``transport`` to a raw peer playing ``script``: the first ``count`` items
+    the channel received, once the script ran to its end."""
+    with anyio.fail_after(TIMEOUT):
+        async with raw_server(script) as server:
+            request = await _request(server.url, **overrides)
+            async with transport.connect(request) as channel:
+                got = [await channel.receive() for _ in range(count)]
+                await server.finished()
+    return got, server
+
+
+def _assert_both_closed_with(code: int, got: Received, server: RawServer) -> Close:
+    """The channel reports the close ``code``, and the peer read a close frame with it."""
+    assert isinstance(got, Close)
+    assert got.code == code
+    assert server.peers[0].notes["close"][0] == code
+    return got
+
+
 # -- max_message_size bounds memory ---------------------------------------------------------
 
 
@@ -86,16 +110,9 @@ async def test_announced_256_mib_message_is_stopped_with_1009(transport: Transpo
         await peer.accept()
         await _flood_until_close(peer, frame(TEXT, b"", length=total), chunk, total)
 
-    with anyio.fail_after(TIMEOUT):
-        async with raw_server(script) as server:
-            request = await _request(server.url, max_message_size=MIB)
-            async with transport.connect(request) as channel:
-                got = await channel.receive()
-                await server.finished()
-    assert isinstance(got, Close)
-    assert got.code == 1009
-    assert f"max_message_size={MIB}" in got.reason
-    assert server.peers[0].notes["close"][0] == 1009
+    [got], server = await _received(transport, script, max_message_size=MIB)
+    closed = _assert_both_closed_with(1009, got, server)
+    assert f"max_message_size={MIB}" in closed.reason
 
 
 async def test_fragments_each_small_are_counted_as_one_message(transport: Transport) -> None:
@@ -109,15 +126,8 @@ async def test_fragments_each_small_are_counted_as_one_message(transport: Transp
         more = frame(CONTINUATION, fragment, fin=False) * 64
         await _flood_until_close(peer, first, more, 6 * MIB)
 
-    with anyio.fail_after(TIMEOUT):
-        async with raw_server(script) as server:
-            request = await _request(server.url, max_message_size=MIB)
-            async with transport.connect(request) as channel:
-                got = await channel.receive()
-                await server.finished()
-    assert isinstance(got, Close)
-    assert got.code == 1009
-    assert server.peers[0].notes["close"][0] == 1009
+    [got], server = await _received(transport, script, max_message_size=MIB)
+    _assert_both_closed_with(1009, got, server)
 
 
 @pytest.mark.parametrize("opcode", [TEXT, BINARY])
@@ -133,18 +143,10 @@ async def test_limit_counts_characters_and_bytes_exactly(transport: Transport, o
         await peer.send_frame(opcode, (unit * (limit + 1)).encode())
         peer.note("close", await peer.read_close())
 
-    with anyio.fail_after(TIMEOUT):
-        async with raw_server(script) as server:
-            request = await _request(server.url, max_message_size=limit)
-            async with transport.connect(request) as channel:
-                first = await channel.receive()
-                second = await channel.receive()
-                await server.finished()
+    [first, second], server = await _received(transport, script, 2, max_message_size=limit)
     expected: str | bytes = unit * limit if opcode == TEXT else (unit * limit).encode()
     assert first == expected
-    assert isinstance(second, Close)
-    assert second.code == 1009
-    assert server.peers[0].notes["close"][0] == 1009
+    _assert_both_closed_with(1009, second, server)
 
 
 async def test_no_limit_delivers_a_large_message(transport: Transport) -> None:
@@ -281,17 +283,10 @@ async def test_invalid_utf8_at_the_transport(transport: Transport) -> None:
         await peer.send_frame(TEXT, b"\xed\xa0\x80")  # an encoded surrogate: not UTF-8
         peer.note("close", await peer.read_close())
 
-    with anyio.fail_after(TIMEOUT):
-        async with raw_server(script) as server:
-            request = await _request(server.url)
-            async with transport.connect(request) as channel:
-                assert await channel.receive() == "ok"
-                got = await channel.receive()
-                await server.finished()
-    assert isinstance(got, Close)
-    assert got.code == 1007
-    assert got.reason  # says what was wrong
-    assert server.peers[0].notes["close"][0] == 1007
+    [ok, got], server = await _received(transport, script, 2)
+    assert ok == "ok"
+    closed = _assert_both_closed_with(1007, got, server)
+    assert closed.reason  # says what was wrong
 
 
 async def test_a_protocol_error_is_reported_with_its_code(transport: Transport) -> None:
@@ -302,15 +297,8 @@ async def test_a_protocol_error_is_reported_with_its_code(transport: Transport) 
         await peer.send_frame(CONTINUATION, b"x")
         peer.note("close", await peer.read_close())
 
-    with anyio.fail_after(TIMEOUT):
-        async with raw_server(script) as server:
-            request = await _request(server.url)
-            async with transport.connect(request) as channel:
-                got = await channel.receive()
-                await server.finished()
-    assert isinstance(got, Close)
-    assert got.code == 1002
-    assert server.peers[0].notes["close"][0] == 1002
+    [got], server = await _received(transport, script)
+    _assert_both_closed_with(1002, got, server)
 
 
 async def test_a_peer_that_never_closes_after_our_1009_is_left_in_close_timeout(

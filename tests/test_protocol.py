@@ -111,15 +111,25 @@ def test_message_at_the_limit_is_fine() -> None:
     assert [e.type for e in protocol.events_received()] == ["a.b"]
 
 
-def test_peer_close_and_loss() -> None:
+@pytest.mark.parametrize(
+    ("ending", "code", "reason", "clean"),
+    [("receive_close", 4000, "bye", True), ("fail", 1011, "keepalive", False)],
+    ids=["peer_close", "fail"],
+)
+def test_the_first_ending_is_reported_and_what_follows_ignored(
+    ending: str, code: int, reason: str, clean: bool
+) -> None:
     protocol = opened()
-    protocol.receive_close(4000, "bye")
+    end = getattr(protocol, ending)
+    end(code, reason)
     assert protocol.state is S.CLOSED
-    assert protocol.events_received() == [Closed(code=4000, reason="bye", clean=True)]
-    protocol.receive_close(1000, "again")
+    assert protocol.events_received() == [Closed(code=code, reason=reason, clean=clean)]
+    end(1000, "again")
     protocol.receive_text('{"type":"late"}')
     assert protocol.events_received() == []
 
+
+def test_peer_loss() -> None:
     lost = opened()
     lost.receive_close(1006, "connection lost")
     assert lost.events_received() == [Closed(code=1006, reason="connection lost", clean=False)]
@@ -153,15 +163,6 @@ def test_close_timeout() -> None:
     assert protocol.state is S.CLOSED
     [closed] = protocol.events_received()
     assert closed.code == 1000 and not closed.clean and "1.5" in closed.reason
-
-
-def test_fail() -> None:
-    protocol = opened()
-    protocol.fail(1011, "keepalive")
-    assert protocol.state is S.CLOSED
-    assert protocol.events_received() == [Closed(code=1011, reason="keepalive", clean=False)]
-    protocol.fail(1011, "again")
-    assert protocol.events_received() == []
 
 
 def test_reconnecting_goes_back_to_connecting() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
 
-from realtime import ConnectionState, ConnError, ReconnectPolicy, SendQueueFullError
+from realtime import Connection, ConnectionState, ConnError, ReconnectPolicy, SendQueueFullError
 from realtime.client_events import user_message
 from realtime.connection._reconnect import Restorer
 from realtime.events import Closed, Reconnected, Reconnecting
@@ -17,6 +20,35 @@ from .conftest import Wire
 
 S = ConnectionState
 FAST = ReconnectPolicy(initial_delay=0.0, jitter=False)
+
+
+@asynccontextmanager
+async def reconnecting(
+    wire: Wire, log: EventLog, policy: ReconnectPolicy, code: int, reason: str = ""
+) -> AsyncIterator[Connection]:
+    """A connection whose first link the fake closed with ``code``: it is reconnecting."""
+    with anyio.fail_after(5):
+        async with wire.connect(session=log, reconnect=policy) as conn:
+            await log.wait_for("session.created")
+            await wire.fake.close_connections(code, reason)
+            await log.wait_for(Reconnecting)
+            yield conn
+
+
+def refuse_reconnects(wire: Wire, status: int, message: str) -> list[int]:
+    """Serve the first connection; refuse every later handshake with ``status``. Returns the
+    list of refusals, which grows as they happen."""
+    refused: list[int] = []
+
+    async def handler(socket: Any) -> None:
+        if wire.fake.connections:
+            refused.append(status)
+            await socket.reject(status, json.dumps({"error": {"message": message}}).encode())
+            return
+        await wire.fake.handle(socket)
+
+    wire.set_handler(handler)
+    return refused
 
 
 async def test_retryable_close_reconnects_and_iteration_goes_on(wire: Wire) -> None:
@@ -136,50 +168,27 @@ async def test_history_is_replayed_on_the_new_session(wire: Wire) -> None:
 async def test_giving_up_hands_back_unsent_messages(wire: Wire) -> None:
     log = EventLog()
     policy = ReconnectPolicy(max_attempts=2, initial_delay=0.0, jitter=False)
-    refusals = 0
-
-    async def refuse_after_first(socket: Any) -> None:
-        nonlocal refusals
-        if wire.fake.connections:
-            refusals += 1
-            await socket.reject(503, b'{"error": {"message": "overloaded"}}')
-            return
-        await wire.fake.handle(socket)
-
-    wire.set_handler(refuse_after_first)
+    refused = refuse_reconnects(wire, 503, "overloaded")
     message = {"type": "input_audio_buffer.clear", "event_id": "lost"}
-    with anyio.fail_after(5):
-        async with wire.connect(session=log, reconnect=policy) as conn:
-            await log.wait_for("session.created")
-            await wire.fake.close_connections(1013, "try again later")
-            await log.wait_for(Reconnecting)
-            with pytest.raises(ConnError) as info:
-                await conn.send_message(message)
-            closed = await log.wait_for(Closed)
-            assert conn.state is S.CLOSED
+    async with reconnecting(wire, log, policy, 1013, "try again later") as conn:
+        with pytest.raises(ConnError) as info:
+            await conn.send_message(message)
+        closed = await log.wait_for(Closed)
+        assert conn.state is S.CLOSED
     assert info.value.unsent == (message,)
     assert closed.unsent == (message,)
     assert closed.code == 1013 and not closed.clean
-    assert refusals == 2
+    assert refused == [503, 503]
     assert [e.attempt for e in log.events if isinstance(e, Reconnecting)] == [1, 2]
 
 
 async def test_refused_for_good_stops_at_once(wire: Wire) -> None:
     log = EventLog()
-
-    async def forbid_after_first(socket: Any) -> None:
-        if wire.fake.connections:
-            await socket.reject(401, b'{"error": {"message": "bad key"}}')
-            return
-        await wire.fake.handle(socket)
-
-    wire.set_handler(forbid_after_first)
-    with anyio.fail_after(5):
-        async with wire.connect(session=log, reconnect=FAST):
-            await log.wait_for("session.created")
-            await wire.fake.close_connections(1011, "")
-            await log.wait_for(Closed)
+    refused = refuse_reconnects(wire, 401, "bad key")
+    async with reconnecting(wire, log, FAST, 1011):
+        await log.wait_for(Closed)
     assert [e.attempt for e in log.events if isinstance(e, Reconnecting)] == [1]
+    assert refused == [401]
 
 
 async def test_queue_overflow_raises_at_the_send(wire: Wire) -> None:
@@ -194,15 +203,11 @@ async def test_queue_overflow_raises_at_the_send(wire: Wire) -> None:
 
     wire.set_handler(gated)
     big = {"type": "input_audio_buffer.append", "audio": "A" * 200}
-    with anyio.fail_after(5):
-        async with wire.connect(session=log, reconnect=policy) as conn:
-            await log.wait_for("session.created")
-            await wire.fake.close_connections(1011, "")
-            await log.wait_for(Reconnecting)
-            with pytest.raises(SendQueueFullError) as info:
-                await conn.send_message(big)
-            gate.set()
-            await log.wait_for(Reconnected)
+    async with reconnecting(wire, log, policy, 1011) as conn:
+        with pytest.raises(SendQueueFullError) as info:
+            await conn.send_message(big)
+        gate.set()
+        await log.wait_for(Reconnected)
     assert info.value.unsent == (big,)
     assert wire.fake.connections[1].received == []
 
@@ -210,12 +215,9 @@ async def test_queue_overflow_raises_at_the_send(wire: Wire) -> None:
 async def test_close_while_waiting_to_reconnect(wire: Wire) -> None:
     log = EventLog()
     policy = ReconnectPolicy(initial_delay=60.0, jitter=False)
-    with anyio.fail_after(5):
-        async with wire.connect(session=log, reconnect=policy) as conn:
-            await log.wait_for("session.created")
-            await wire.fake.close_connections(1011, "")
-            await log.wait_for(Reconnecting)
-        assert conn.state is S.CLOSED
+    async with reconnecting(wire, log, policy, 1011) as conn:
+        pass  # leaving closes it while it waits the 60 s to reconnect
+    assert conn.state is S.CLOSED
     closed = log.events[-1]
     assert isinstance(closed, Closed) and closed.reason == "closed while reconnecting"
 
