@@ -194,8 +194,13 @@ def _set_up(document: Path, namespace: dict[str, Any]) -> Iterator[Block]:
         yield block
 
 
+# An API key or a minted client secret, not masked: no example may print one.
+_KEY = re.compile(r"\b(sk-|ek_)(?!\*\*\*)")
+
+
 def _check_stdout(block: Block, capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
+    assert not _KEY.search(printed), f"{block.where} printed a key: {printed!r}"
     if block.stdout is not None:
         assert block.stdout in printed, f"{block.where} printed {printed!r}"
 
