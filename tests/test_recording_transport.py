@@ -1,4 +1,4 @@
-"""Issue 10 §3: the recorder never changes what the connection does.
+"""The recording transport never changes what the connection does (issue 10 §3).
 
 Frames the recorder cannot handle (JSON nested past Python's recursion limit, a valid event
 900 levels deep, a lone surrogate) and a file it cannot write are logged and noted, never
