@@ -95,9 +95,9 @@ async def in_task_group(
     binds; ``close()`` runs after the body, or after ``open_`` failed, in the group.
 
     Raises:
-        Exception: What ``open_``, the body or ``close`` raised, as itself: it is raised after
-            the group, never wrapped in an exception group (the group holds only our tasks,
-            which never raise).
+        Exception: What ``open_`` or the body raised, as itself: it is raised after the group,
+            never wrapped in an exception group (the group holds only our tasks, which never
+            raise). ``close`` must not raise (``aclose`` does not).
     """
     failure: Exception | None = None
     async with anyio.create_task_group() as group:
