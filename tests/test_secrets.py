@@ -322,3 +322,15 @@ def test_conn_error_body_nested_deeply_is_masked_without_recursion() -> None:
     while isinstance(node, list):
         node = node[0]
     assert node == "Bearer ***"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"error": {"message": f"bad key {PLAIN_KEY}"}}, {"message": f"bad key {PLAIN_KEY}"}],
+    ids=["error.message", "message"],
+)
+def test_conn_error_says_the_servers_message_masked(body: dict[str, Any]) -> None:
+    # An HTTP refusal's body has its message under "error" (OpenAI) or at the top (a proxy).
+    error = ConnError("handshake refused", body=body, secrets=[PLAIN_KEY])
+    assert str(error) == "handshake refused: bad key ***"
+    assert error.error_code is None
